@@ -1,0 +1,67 @@
+# tradecore: the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+PY    ?= python3
+VENV  := $(CURDIR)/.venv
+VPY   := $(VENV)/bin/python
+CARGO ?= cargo
+export VIRTUAL_ENV := $(VENV)
+export PATH := $(VENV)/bin:$(PATH)
+
+.PHONY: all venv build demo test test-rust test-py lint fmt bench bench-rust bench-py peer clean
+
+all: build
+
+# The environment: a venv at .venv with the dev tools, rebuilt when pyproject.toml changes.
+$(VENV)/.stamp: pyproject.toml
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet "maturin>=1.7,<2" "numpy>=1.26" "pytest>=8" "hypothesis>=6.100" \
+	    "ruff>=0.6" "mypy>=1.11" "hdrhistogram>=0.10"
+	touch $@
+
+venv: $(VENV)/.stamp
+
+# Build the Rust extension in release mode and install the package into the venv (editable).
+build: venv
+	maturin develop --release --quiet
+
+demo: build
+	$(VENV)/bin/tradecore demo
+
+test: build lint test-rust test-py
+
+test-rust:
+	$(CARGO) test --workspace --release
+
+test-py:
+	$(VPY) -m pytest -q
+
+lint: venv
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --release -- -D warnings
+	$(VPY) -m ruff check python tests bench
+	$(VPY) -m ruff format --check python tests bench
+	$(VPY) -m mypy
+	$(VPY) -m mypy.stubtest tradecore._core
+
+fmt: venv
+	$(CARGO) fmt --all
+	$(VPY) -m ruff format python tests bench
+	$(VPY) -m ruff check --fix python tests bench
+
+# Benchmarks print figures; they are never part of `make test`.
+bench: bench-rust bench-py
+
+bench-rust:
+	$(CARGO) bench -p tradecore-book --bench book
+	$(CARGO) bench -p tradecore-book --bench latency
+
+bench-py: build
+	$(VPY) bench/bench_core.py
+
+peer: build
+	$(VPY) bench/peer_nautilus.py
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
