@@ -10,7 +10,7 @@
 //!   slots (`arena.rs`), chained per price level by `u32` prev/next indices (an intrusive
 //!   doubly linked FIFO: O(1) append at the tail, O(1) removal anywhere). Price levels of a side
 //!   sit in one `Vec` sorted with the best price last (`levels.rs`), so the touch is O(1). An
-//!   open-addressing index of slot numbers finds an order by id. About 48 bytes of memory per
+//!   open-addressing index of tagged slot numbers finds an order by id. About 57 bytes per
 //!   order of capacity; nothing is allocated per order.
 //! * [`ReferenceBook`] (`reference.rs`): the naive model (`HashMap<i64, VecDeque<Order>>`) that
 //!   tests use as the oracle. Both implement [`Matching`].

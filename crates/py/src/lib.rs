@@ -1,1 +1,40 @@
-//! placeholder
+//! `tradecore._core`: the Python face of the matching core, and the only crate that depends on
+//! PyO3. It owns conversions and error mapping, nothing else: every rule of matching lives in
+//! `tradecore-book`, and this crate must never change an outcome, only translate it.
+//!
+//! Modules:
+//! * [`book`]: the `OrderBook` class (per-call API, queries, and the batch entry point).
+//! * [`event`]: the immutable `Event` class, a thin wrapper of the Rust [`tradecore_book::Event`].
+//! * [`batch`]: the numpy record layouts (`OP_DTYPE`, `EVENT_DTYPE`) and the batch loop that
+//!   runs without the GIL.
+//! * [`convert`]: argument parsing (ints, enum names) with messages that name the argument, and
+//!   the cache of the Python enum members.
+//! * [`errors`]: the mapping onto `tradecore.errors` and the panic guard.
+//!
+//! Invariants: no Rust panic reaches Python (each entry point that runs core code is wrapped in
+//! `catch_unwind` and raises `tradecore.errors.InternalError`; a book that panicked refuses all
+//! further calls); argument errors are `TypeError`/`ValueError` whose message names the
+//! argument; business rejections are events. There is no `unsafe` code in this crate.
+//!
+//! Cost: a per-call `submit` parses its arguments (a type check and an integer read each, a short
+//! string compare per enum), runs the core into a reused event buffer, and allocates one Python
+//! object per event plus the list. The batch path copies the ops once, matches with the GIL
+//! released, and copies the encoded events once into the output array.
+
+use pyo3::prelude::*;
+
+mod batch;
+mod book;
+mod convert;
+mod errors;
+mod event;
+
+/// The compiled module `tradecore._core`; `tradecore/__init__.py` re-exports what users need.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<book::OrderBook>()?;
+    m.add_class::<event::PyEvent>()?;
+    batch::add_to_module(m)?;
+    m.add_function(wrap_pyfunction!(errors::_panic_for_tests, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,481 @@
+//! The batch path: numpy record layouts for operations and events, and the loop that applies a
+//! whole array of operations to a book with the GIL released.
+//!
+//! Layouts (little-endian, packed at the offsets below, which are the single source of truth:
+//! the dtypes exported to Python are built from these tables):
+//! * `OP_DTYPE`, 48 bytes: order_id u8 @0, price i8 @8, qty u8 @16, timestamp u8 @24,
+//!   account u4 @32, op u1 @36, side u1 @37, order_type u1 @38, tif u1 @39, stp u1 @40,
+//!   post_only u1 @41. For modify rows, price/qty are the new price/new quantity.
+//! * `EVENT_DTYPE`, 56 bytes: order_id u8 @0, other_id u8 @8, price i8 @16, qty u8 @24,
+//!   leaves u8 @32, other_leaves u8 @40, op_index u4 @48, kind u1 @52, reason u1 @53.
+//!
+//! Steps of [`process`]: check the array (numpy array, exact dtype, 1-D, C-contiguous), copy
+//! its bytes into a `Vec` (the caller may mutate the array once the GIL is gone), release the
+//! GIL, decode and validate every row (an invalid code anywhere rejects the whole batch before
+//! any operation runs, so the book is untouched), apply the rows in order with the same core
+//! calls as the per-call API (so the events are identical), encode the events, re-take the GIL
+//! and hand the bytes to numpy as a writable array.
+//!
+//! Cost: O(rows + events); two copies of memory (ops in, events out) besides the matching.
+//! The input copy and the encoded output live in scratch buffers kept by the `OrderBook`
+//! (up to [`SCRATCH_KEEP_BYTES`] each), because fresh memory costs a page fault per 4 KiB:
+//! measured, allocating them per call made the batch path several times slower than the
+//! matching itself.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyByteArray, PyDict};
+
+use tradecore_book::{Book, Event, Matching, OrderRequest, OrderType, Side, Stp, TimeInForce};
+
+use crate::convert::{type_name, Named};
+use crate::errors;
+
+/// Operation code of a submit row.
+pub const OP_SUBMIT: u8 = 0;
+/// Operation code of a cancel row.
+pub const OP_CANCEL: u8 = 1;
+/// Operation code of a modify row.
+pub const OP_MODIFY: u8 = 2;
+
+/// Size of one operation record.
+pub const OP_ITEMSIZE: usize = 48;
+/// Size of one event record.
+pub const EVENT_ITEMSIZE: usize = 56;
+
+mod op {
+    pub const ORDER_ID: usize = 0;
+    pub const PRICE: usize = 8;
+    pub const QTY: usize = 16;
+    pub const TIMESTAMP: usize = 24;
+    pub const ACCOUNT: usize = 32;
+    pub const OP: usize = 36;
+    pub const SIDE: usize = 37;
+    pub const ORDER_TYPE: usize = 38;
+    pub const TIF: usize = 39;
+    pub const STP: usize = 40;
+    pub const POST_ONLY: usize = 41;
+}
+
+mod ev {
+    pub const ORDER_ID: usize = 0;
+    pub const OTHER_ID: usize = 8;
+    pub const PRICE: usize = 16;
+    pub const QTY: usize = 24;
+    pub const LEAVES: usize = 32;
+    pub const OTHER_LEAVES: usize = 40;
+    pub const OP_INDEX: usize = 48;
+    pub const KIND: usize = 52;
+    pub const REASON: usize = 53;
+}
+
+/// (name, numpy format, offset) of each operation field.
+const OP_FIELDS: [(&str, &str, usize); 11] = [
+    ("order_id", "<u8", op::ORDER_ID),
+    ("price", "<i8", op::PRICE),
+    ("qty", "<u8", op::QTY),
+    ("timestamp", "<u8", op::TIMESTAMP),
+    ("account", "<u4", op::ACCOUNT),
+    ("op", "u1", op::OP),
+    ("side", "u1", op::SIDE),
+    ("order_type", "u1", op::ORDER_TYPE),
+    ("tif", "u1", op::TIF),
+    ("stp", "u1", op::STP),
+    ("post_only", "u1", op::POST_ONLY),
+];
+
+/// (name, numpy format, offset) of each event field.
+const EVENT_FIELDS: [(&str, &str, usize); 9] = [
+    ("order_id", "<u8", ev::ORDER_ID),
+    ("other_id", "<u8", ev::OTHER_ID),
+    ("price", "<i8", ev::PRICE),
+    ("qty", "<u8", ev::QTY),
+    ("leaves", "<u8", ev::LEAVES),
+    ("other_leaves", "<u8", ev::OTHER_LEAVES),
+    ("op_index", "<u4", ev::OP_INDEX),
+    ("kind", "u1", ev::KIND),
+    ("reason", "u1", ev::REASON),
+];
+
+static OP_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static EVENT_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static NDARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static FROMBUFFER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn make_dtype<'py>(
+    np: &Bound<'py, PyModule>,
+    fields: &[(&str, &str, usize)],
+    itemsize: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = np.py();
+    let spec = PyDict::new(py);
+    spec.set_item("names", fields.iter().map(|f| f.0).collect::<Vec<_>>())?;
+    spec.set_item("formats", fields.iter().map(|f| f.1).collect::<Vec<_>>())?;
+    spec.set_item("offsets", fields.iter().map(|f| f.2).collect::<Vec<_>>())?;
+    spec.set_item("itemsize", itemsize)?;
+    np.getattr("dtype")?.call1((spec,))
+}
+
+/// Build the dtypes and add `OP_DTYPE`, `EVENT_DTYPE` and the op codes to the module.
+pub fn add_to_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let np = py.import("numpy")?;
+    let op_dtype = make_dtype(&np, &OP_FIELDS, OP_ITEMSIZE)?;
+    let event_dtype = make_dtype(&np, &EVENT_FIELDS, EVENT_ITEMSIZE)?;
+    let _ = OP_DTYPE.set(py, op_dtype.clone().unbind());
+    let _ = EVENT_DTYPE.set(py, event_dtype.clone().unbind());
+    let _ = NDARRAY.set(py, np.getattr("ndarray")?.unbind());
+    let _ = FROMBUFFER.set(py, np.getattr("frombuffer")?.unbind());
+    m.add("OP_DTYPE", op_dtype)?;
+    m.add("EVENT_DTYPE", event_dtype)?;
+    m.add("OP_SUBMIT", OP_SUBMIT)?;
+    m.add("OP_CANCEL", OP_CANCEL)?;
+    m.add("OP_MODIFY", OP_MODIFY)?;
+    Ok(())
+}
+
+fn cached<'py>(py: Python<'py>, cell: &PyOnceLock<Py<PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    cell.get(py)
+        .map(|o| o.bind(py).clone())
+        .ok_or_else(|| errors::internal(py, "tradecore._core was not initialised"))
+}
+
+/// One decoded operation row.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Submit(OrderRequest),
+    Cancel(u64),
+    Modify(u64, i64, u64),
+}
+
+/// A row whose code byte is not valid.
+#[derive(Debug)]
+struct BadRow {
+    row: usize,
+    field: &'static str,
+    value: u8,
+    valid: String,
+}
+
+#[inline]
+fn u64_at(rec: &[u8], off: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&rec[off..off + 8]);
+    u64::from_le_bytes(b)
+}
+
+#[inline]
+fn i64_at(rec: &[u8], off: usize) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&rec[off..off + 8]);
+    i64::from_le_bytes(b)
+}
+
+#[inline]
+fn u32_at(rec: &[u8], off: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&rec[off..off + 4]);
+    u32::from_le_bytes(b)
+}
+
+fn codes<T: Named>() -> String {
+    T::all()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("{i}={}", v.py_name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn code<T: Named>(rec: &[u8], row: usize, field: &'static str, off: usize) -> Result<T, BadRow> {
+    let value = rec[off];
+    T::all().get(value as usize).copied().ok_or_else(|| BadRow {
+        row,
+        field,
+        value,
+        valid: codes::<T>(),
+    })
+}
+
+/// Decode and validate one record. Every code field is checked on every row (zeroed fields are
+/// valid codes), so garbage never hides in a field the operation does not read.
+fn decode(rec: &[u8], row: usize) -> Result<Op, BadRow> {
+    let side: Side = code(rec, row, "side", op::SIDE)?;
+    let order_type: OrderType = code(rec, row, "order_type", op::ORDER_TYPE)?;
+    let tif: TimeInForce = code(rec, row, "tif", op::TIF)?;
+    let stp: Stp = code(rec, row, "stp", op::STP)?;
+    let post_only = match rec[op::POST_ONLY] {
+        0 => false,
+        1 => true,
+        value => {
+            return Err(BadRow {
+                row,
+                field: "post_only",
+                value,
+                valid: "0=False, 1=True".to_owned(),
+            })
+        }
+    };
+    let order_id = u64_at(rec, op::ORDER_ID);
+    let price = i64_at(rec, op::PRICE);
+    let qty = u64_at(rec, op::QTY);
+    match rec[op::OP] {
+        OP_SUBMIT => Ok(Op::Submit(OrderRequest {
+            order_id,
+            account: u32_at(rec, op::ACCOUNT),
+            side,
+            price,
+            qty,
+            order_type,
+            tif,
+            post_only,
+            stp,
+            timestamp: u64_at(rec, op::TIMESTAMP),
+        })),
+        OP_CANCEL => Ok(Op::Cancel(order_id)),
+        OP_MODIFY => Ok(Op::Modify(order_id, price, qty)),
+        value => Err(BadRow {
+            row,
+            field: "op",
+            value,
+            valid: "0=SUBMIT, 1=CANCEL, 2=MODIFY".to_owned(),
+        }),
+    }
+}
+
+#[inline]
+fn encode(out: &mut Vec<u8>, e: &Event, row: u32) {
+    let mut r = [0u8; EVENT_ITEMSIZE];
+    r[ev::ORDER_ID..ev::ORDER_ID + 8].copy_from_slice(&e.order_id.to_le_bytes());
+    r[ev::OTHER_ID..ev::OTHER_ID + 8].copy_from_slice(&e.other_id.to_le_bytes());
+    r[ev::PRICE..ev::PRICE + 8].copy_from_slice(&e.price.to_le_bytes());
+    r[ev::QTY..ev::QTY + 8].copy_from_slice(&e.qty.to_le_bytes());
+    r[ev::LEAVES..ev::LEAVES + 8].copy_from_slice(&e.leaves.to_le_bytes());
+    r[ev::OTHER_LEAVES..ev::OTHER_LEAVES + 8].copy_from_slice(&e.other_leaves.to_le_bytes());
+    r[ev::OP_INDEX..ev::OP_INDEX + 4].copy_from_slice(&row.to_le_bytes());
+    r[ev::KIND] = e.kind as u8;
+    r[ev::REASON] = e.reason as u8;
+    out.extend_from_slice(&r);
+}
+
+/// Validate every row, then apply them in order; runs without the GIL. `Err` means nothing
+/// was applied. The rows are decoded twice (a few ns each) rather than stored decoded, so the
+/// only memory touched besides the book is the input copy and the output.
+fn run(
+    book: &mut Book,
+    buf: &mut Vec<Event>,
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), BadRow> {
+    for (row, rec) in bytes.chunks_exact(OP_ITEMSIZE).enumerate() {
+        decode(rec, row)?;
+    }
+    out.clear();
+    out.reserve(bytes.len() / OP_ITEMSIZE * EVENT_ITEMSIZE);
+    for (row, rec) in bytes.chunks_exact(OP_ITEMSIZE).enumerate() {
+        buf.clear();
+        match decode(rec, row)? {
+            Op::Submit(ref req) => book.submit(req, buf),
+            Op::Cancel(id) => book.cancel(id, buf),
+            Op::Modify(id, price, qty) => book.modify(id, price, qty, buf),
+        }
+        for e in buf.iter() {
+            encode(out, e, row as u32);
+        }
+    }
+    Ok(())
+}
+
+/// Outcome of the batch: the encoded events, a bad row, or a caught panic message.
+pub enum Outcome {
+    /// The events are encoded in the output buffer.
+    Done,
+    /// A row with an invalid code (nothing was applied).
+    Invalid(String),
+    /// The core panicked; the book is in an unknown state.
+    Panicked(String),
+}
+
+/// Check `ops` and copy its bytes into `scratch` (GIL held); returns the number of bytes.
+/// `scratch` only grows (and is only zero-filled where it grows), so a reused buffer costs a
+/// memcpy and no page faults.
+pub fn copy_ops(py: Python<'_>, ops: &Bound<'_, PyAny>, scratch: &mut Vec<u8>) -> PyResult<usize> {
+    let ndarray = cached(py, &NDARRAY)?;
+    let op_dtype = cached(py, &OP_DTYPE)?;
+    if !ops.is_instance(&ndarray)? {
+        return Err(PyTypeError::new_err(format!(
+            "ops must be a numpy.ndarray with dtype tradecore.OP_DTYPE, got {}",
+            type_name(&ops.as_borrowed())
+        )));
+    }
+    let dtype = ops.getattr("dtype")?;
+    if !dtype.eq(&op_dtype)? {
+        return Err(PyValueError::new_err(format!(
+            "ops must have dtype tradecore.OP_DTYPE {op_dtype}, got dtype {dtype}; build it \
+             with numpy.zeros(n, dtype=tradecore.OP_DTYPE)"
+        )));
+    }
+    let ndim: usize = ops.getattr("ndim")?.extract()?;
+    if ndim != 1 {
+        return Err(PyValueError::new_err(format!(
+            "ops must be a 1-dimensional array, got {ndim} dimensions"
+        )));
+    }
+    if !ops.getattr("flags")?.getattr("c_contiguous")?.is_truthy()? {
+        return Err(PyValueError::new_err(
+            "ops must be C-contiguous; pass numpy.ascontiguousarray(ops)",
+        ));
+    }
+    let rows: usize = ops.len()?;
+    if rows > u32::MAX as usize + 1 {
+        return Err(PyValueError::new_err(format!(
+            "ops has {rows} rows; a batch holds at most 2**32 rows (op_index is u4)"
+        )));
+    }
+    let view = ops.call_method1("view", ("u1",))?;
+    let buffer = PyBuffer::<u8>::get(&view)?;
+    let len = buffer.item_count();
+    if len != rows * OP_ITEMSIZE {
+        return Err(errors::internal(
+            py,
+            format!("ops buffer has {len} bytes for {rows} rows"),
+        ));
+    }
+    if scratch.len() < len {
+        scratch.resize(len, 0);
+    }
+    buffer.copy_to_slice(py, &mut scratch[..len])?;
+    Ok(len)
+}
+
+/// Apply the copied rows with the GIL released; the events are encoded into `out`.
+pub fn apply(
+    py: Python<'_>,
+    book: &mut Book,
+    buf: &mut Vec<Event>,
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+) -> Outcome {
+    py.detach(
+        || match catch_unwind(AssertUnwindSafe(|| run(book, buf, bytes, out))) {
+            Ok(Ok(())) => Outcome::Done,
+            Ok(Err(bad)) => Outcome::Invalid(format!(
+                "ops[{}].{} = {} is not a valid code (valid: {}); no operation was applied",
+                bad.row, bad.field, bad.value, bad.valid
+            )),
+            Err(payload) => Outcome::Panicked(errors::panic_message(payload.as_ref())),
+        },
+    )
+}
+
+/// Largest scratch buffer an `OrderBook` keeps between batches; bigger ones are freed after
+/// the call, so a one-off huge batch does not pin its memory.
+pub const SCRATCH_KEEP_BYTES: usize = 256 << 20;
+
+/// Free `v` if it grew beyond [`SCRATCH_KEEP_BYTES`].
+pub fn trim(v: &mut Vec<u8>) {
+    if v.capacity() > SCRATCH_KEEP_BYTES {
+        *v = Vec::new();
+    }
+}
+
+/// The events array (`EVENT_DTYPE`, writable) over a copy of `out`.
+pub fn events_array<'py>(py: Python<'py>, out: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let frombuffer = cached(py, &FROMBUFFER)?;
+    let event_dtype = cached(py, &EVENT_DTYPE)?;
+    let bytes = PyByteArray::new(py, out);
+    frombuffer.call1((bytes, event_dtype))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradecore_book::{EventKind, Reason};
+
+    fn submit_row(id: u64, side: Side, price: i64, qty: u64) -> [u8; OP_ITEMSIZE] {
+        let mut r = [0u8; OP_ITEMSIZE];
+        r[op::ORDER_ID..op::ORDER_ID + 8].copy_from_slice(&id.to_le_bytes());
+        r[op::PRICE..op::PRICE + 8].copy_from_slice(&price.to_le_bytes());
+        r[op::QTY..op::QTY + 8].copy_from_slice(&qty.to_le_bytes());
+        r[op::ACCOUNT..op::ACCOUNT + 4].copy_from_slice(&7u32.to_le_bytes());
+        r[op::OP] = OP_SUBMIT;
+        r[op::SIDE] = side as u8;
+        r[op::STP] = Stp::CancelNewest as u8;
+        r
+    }
+
+    #[test]
+    fn layouts_are_packed_inside_their_itemsize() {
+        let width = |f: &str| {
+            if f.ends_with('8') {
+                8
+            } else if f.ends_with('4') {
+                4
+            } else {
+                1
+            }
+        };
+        for (fields, size) in [
+            (&OP_FIELDS[..], OP_ITEMSIZE),
+            (&EVENT_FIELDS[..], EVENT_ITEMSIZE),
+        ] {
+            let mut spans: Vec<(usize, usize)> = fields
+                .iter()
+                .map(|(_, f, off)| (*off, off + width(f)))
+                .collect();
+            spans.sort_unstable();
+            for w in spans.windows(2) {
+                assert!(w[0].1 <= w[1].0, "fields overlap: {w:?}");
+            }
+            assert!(spans.last().is_some_and(|s| s.1 <= size));
+        }
+    }
+
+    #[test]
+    fn run_matches_the_per_call_core_and_encodes_every_field() {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&submit_row(1, Side::Sell, 101, 5));
+        bytes.extend_from_slice(&submit_row(2, Side::Buy, 101, 3));
+        let (mut book, mut buf, mut out) = (Book::with_capacity(8), Vec::new(), Vec::new());
+        run(&mut book, &mut buf, &bytes, &mut out).expect("valid rows");
+
+        let mut reference = Book::with_capacity(8);
+        let mut expected = Vec::new();
+        reference.submit(
+            &OrderRequest::limit(1, 7, Side::Sell, 101, 5),
+            &mut expected,
+        );
+        let first = expected.len();
+        reference.submit(&OrderRequest::limit(2, 7, Side::Buy, 101, 3), &mut expected);
+        let mut want = Vec::new();
+        for (i, e) in expected.iter().enumerate() {
+            encode(&mut want, e, u32::from(i >= first));
+        }
+        assert_eq!(out, want);
+        // ACCEPTED(1), ACCEPTED(2), then STP cancels the taker (same account 7).
+        assert_eq!(out.len(), 3 * EVENT_ITEMSIZE);
+        let last = &out[2 * EVENT_ITEMSIZE..];
+        assert_eq!(u64_at(last, ev::ORDER_ID), 2);
+        assert_eq!(u32_at(last, ev::OP_INDEX), 1);
+        assert_eq!(last[ev::KIND], EventKind::Cancelled as u8);
+        assert_eq!(last[ev::REASON], Reason::SelfTrade as u8);
+    }
+
+    #[test]
+    fn a_bad_row_anywhere_applies_nothing() {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&submit_row(1, Side::Sell, 101, 5));
+        let mut bad = submit_row(2, Side::Buy, 99, 3);
+        bad[op::TIF] = 3;
+        bytes.extend_from_slice(&bad);
+        let (mut book, mut buf, mut out) = (Book::with_capacity(8), Vec::new(), Vec::new());
+        let err = run(&mut book, &mut buf, &bytes, &mut out).expect_err("row 1 is invalid");
+        assert_eq!((err.row, err.field, err.value), (1, "tif", 3));
+        assert!(book.is_empty());
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,232 @@
+"""Type stubs of the compiled module ``tradecore._core`` (PyO3; checked by ``mypy.stubtest``).
+
+Import these names from ``tradecore``, not from here.
+"""
+
+from typing import Any, Final, Literal, final
+
+import numpy as np
+import numpy.typing as npt
+from typing_extensions import disjoint_base
+
+from tradecore.enums import EventKind, OrderType, Reason, Side, Stp, TimeInForce
+
+__all__ = [
+    "EVENT_DTYPE",
+    "OP_CANCEL",
+    "OP_DTYPE",
+    "OP_MODIFY",
+    "OP_SUBMIT",
+    "Event",
+    "OrderBook",
+    "_panic_for_tests",
+]
+
+_SideArg = Side | Literal["BUY", "SELL"]
+_OrderTypeArg = OrderType | Literal["LIMIT", "MARKET"]
+_TifArg = TimeInForce | Literal["GTC", "IOC", "FOK"]
+_StpArg = Stp | Literal["NONE", "CANCEL_NEWEST", "CANCEL_OLDEST", "CANCEL_BOTH"]
+_KindArg = EventKind | Literal["ACCEPTED", "REJECTED", "FILL", "CANCELLED", "REPLACED"]
+_ReasonArg = (
+    Reason
+    | Literal[
+        "",
+        "USER",
+        "IOC_REMAINDER",
+        "FOK_UNFILLED",
+        "SELF_TRADE",
+        "INVALID_QTY",
+        "INVALID_PRICE",
+        "DUPLICATE_ORDER_ID",
+        "INVALID_ORDER",
+        "WOULD_CROSS",
+        "BOOK_FULL",
+        "UNKNOWN_ORDER",
+        "MASS_CANCEL",
+        "KILL_SWITCH",
+    ]
+)
+_Order = tuple[int, int, int, int]
+_Level = tuple[int, int, int]
+
+OP_DTYPE: np.dtype[np.void]
+"""Record layout of one operation for :meth:`OrderBook.process` (48 bytes, little-endian):
+order_id u8 @0, price i8 @8, qty u8 @16, timestamp u8 @24, account u4 @32, op u1 @36,
+side u1 @37, order_type u1 @38, tif u1 @39, stp u1 @40, post_only u1 @41. Codes are the enum
+``code``s; for modify rows price/qty are the new price and new remaining quantity."""
+
+EVENT_DTYPE: np.dtype[np.void]
+"""Record layout of one event returned by :meth:`OrderBook.process` (56 bytes): order_id u8 @0,
+other_id u8 @8, price i8 @16, qty u8 @24, leaves u8 @32, other_leaves u8 @40,
+op_index u4 @48 (row of the operation that produced it), kind u1 @52, reason u1 @53."""
+
+OP_SUBMIT: Final[int]
+"""``op`` code of a submit row (0)."""
+OP_CANCEL: Final[int]
+"""``op`` code of a cancel row (1)."""
+OP_MODIFY: Final[int]
+"""``op`` code of a modify row (2)."""
+
+@final
+class Event:
+    """One thing that happened in the book (immutable).
+
+    Field meanings per kind: ACCEPTED (price, qty = original qty, leaves = qty); FILL
+    (order_id = taker, other_id = maker, price = maker price, qty = traded, leaves = taker
+    remaining, other_leaves = maker remaining); CANCELLED (qty = quantity cancelled); REJECTED
+    (the request's price and qty); REPLACED (new price, qty = leaves = new remaining quantity).
+    Two events are equal when all eight fields are equal.
+    """
+
+    def __new__(
+        cls,
+        kind: _KindArg,
+        reason: _ReasonArg,
+        order_id: int,
+        other_id: int = 0,
+        price: int = 0,
+        qty: int = 0,
+        leaves: int = 0,
+        other_leaves: int = 0,
+    ) -> Event:
+        """Build an event (for tests and adapters); validates every field like the book does."""
+
+    @property
+    def kind(self) -> EventKind:
+        """What happened; compares equal to the member and to its name (``"FILL"``)."""
+
+    @property
+    def reason(self) -> Reason:
+        """Why (rejects and cancels); ``Reason.NONE``, equal to ``""``, otherwise."""
+
+    @property
+    def order_id(self) -> int:
+        """The order the event is about (the taker, for fills)."""
+
+    @property
+    def other_id(self) -> int:
+        """The maker, for fills; 0 otherwise."""
+
+    @property
+    def price(self) -> int:
+        """Price in ticks (the maker's price for fills; 0 for market orders)."""
+
+    @property
+    def qty(self) -> int:
+        """Quantity in lots; its meaning depends on ``kind``."""
+
+    @property
+    def leaves(self) -> int:
+        """Remaining quantity of ``order_id`` after the event."""
+
+    @property
+    def other_leaves(self) -> int:
+        """Remaining quantity of ``other_id`` after a fill; 0 otherwise."""
+
+    def as_tuple(self) -> tuple[str, str, int, int, int, int, int, int]:
+        """``(kind, reason, order_id, other_id, price, qty, leaves, other_leaves)``.
+
+        ``kind`` and ``reason`` are plain ``str`` names here.
+        """
+
+    def __reduce__(self) -> tuple[type[Event], tuple[str, str, int, int, int, int, int, int]]:
+        """Pickle support."""
+
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@disjoint_base
+class OrderBook:
+    """An L3 limit order book with price-time priority matching, for one instrument.
+
+    Prices are int ticks, quantities int lots. Every mutating call returns the list of
+    :class:`Event` it caused; business rejections are REJECTED events, never exceptions. Enum
+    arguments take the enum member or its name as a str. Wrong types raise ``TypeError``,
+    impossible values (negative ids or quantities, values above 2**64 - 1, unknown enum names)
+    raise ``ValueError`` naming the argument. The class may be subclassed.
+    """
+
+    def __new__(cls, capacity: int = 1000000) -> OrderBook:
+        """A book with room for ``capacity`` resting orders (1 ..= 4,294,967,294).
+
+        All memory for the orders is taken here (about ``bytes_per_order`` bytes a slot); an
+        impossible amount raises ``MemoryError``.
+        """
+
+    def submit(
+        self,
+        order_id: int,
+        account: int,
+        side: _SideArg,
+        price: int,
+        qty: int,
+        order_type: _OrderTypeArg = "LIMIT",
+        tif: _TifArg = "GTC",
+        stp: _StpArg = "CANCEL_NEWEST",
+        post_only: bool = False,
+        timestamp: int = 0,
+    ) -> list[Event]:
+        """Submit a new order (order_id > 0, unique among resting orders; account u32).
+
+        Yields ACCEPTED, then one FILL per match (best price first, FIFO within a price, at the
+        maker's price), self-trade-prevention cancels, and an IOC_REMAINDER cancel for IOC and
+        MARKET remainders; a GTC limit remainder rests. FOK either fills completely or is
+        cancelled (FOK_UNFILLED) without touching the book. Or a single REJECTED event.
+        ``price`` is ignored (reported as 0) for MARKET orders.
+        """
+
+    def cancel(self, order_id: int) -> list[Event]:
+        """Cancel a resting order: CANCELLED (qty = its leaves, reason USER), or REJECTED
+        (UNKNOWN_ORDER)."""
+
+    def modify(self, order_id: int, new_price: int, new_qty: int) -> list[Event]:
+        """Set a resting order's price and remaining quantity.
+
+        Same price and ``new_qty`` <= leaves: reduced in place, keeps its queue position, one
+        REPLACED. Otherwise it loses priority: REPLACED, then any FILLs as a GTC limit at the
+        new price (a post-only order that would cross is REJECTED with WOULD_CROSS and stays).
+        """
+
+    def best_bid(self) -> tuple[int, int] | None:
+        """``(price, total qty)`` of the best bid, or None."""
+
+    def best_ask(self) -> tuple[int, int] | None:
+        """``(price, total qty)`` of the best ask, or None."""
+
+    def depth(self, n: int = 10) -> tuple[list[_Level], list[_Level]]:
+        """``(bids, asks)``: up to ``n`` levels a side, best first, as (price, qty, count)."""
+
+    def orders(self, side: _SideArg, price: int | None = None) -> list[_Order]:
+        """Resting orders of ``side`` as (order_id, account, price, leaves) in priority order;
+        with ``price``, only that level."""
+
+    def order(self, order_id: int) -> _Order | None:
+        """One resting order as (order_id, account, price, leaves), or None."""
+
+    def __len__(self) -> int:
+        """Number of resting orders."""
+
+    @property
+    def capacity(self) -> int:
+        """Number of order slots."""
+
+    @property
+    def bytes_per_order(self) -> float:
+        """Memory held for orders divided by capacity: bytes per order slot."""
+
+    def check_invariants(self) -> None:
+        """Check every structural invariant (O(n)); raise
+        :class:`tradecore.errors.InvariantError` naming the first one broken."""
+
+    def process(self, ops: npt.NDArray[Any]) -> npt.NDArray[np.void]:
+        """Apply a 1-D C-contiguous array of :data:`OP_DTYPE` rows in order, with the GIL
+        released, and return the events as an array of :data:`EVENT_DTYPE`.
+
+        The events are exactly those the per-call methods give for the same operations. Every
+        row is validated first: an invalid code raises ``ValueError`` naming the row and field,
+        and then no row is applied.
+        """
+
+def _panic_for_tests(message: str) -> None:
+    """Panic inside the Rust panic guard (tests use it to prove the mapping to InternalError)."""
