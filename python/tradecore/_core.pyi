@@ -44,6 +44,13 @@ _ReasonArg = (
         "UNKNOWN_ORDER",
         "MASS_CANCEL",
         "KILL_SWITCH",
+        "RATE_LIMITED",
+        "NOT_LOGGED_IN",
+        "UNKNOWN_SYMBOL",
+        "PRICE_OUT_OF_BAND",
+        "QTY_TOO_LARGE",
+        "MALFORMED",
+        "DISCONNECT",
     ]
 )
 _Order = tuple[int, int, int, int]

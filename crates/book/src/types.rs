@@ -102,6 +102,20 @@ pub enum Reason {
     MassCancel = 12,
     /// Cancelled by the kill switch (trading node).
     KillSwitch = 13,
+    /// Venue: the session's order rate limit was exceeded.
+    RateLimited = 14,
+    /// Venue: an order or cancel arrived before a successful logon.
+    NotLoggedIn = 15,
+    /// Venue: the symbol id is not configured.
+    UnknownSymbol = 16,
+    /// Venue: the price is outside the instrument's price band.
+    PriceOutOfBand = 17,
+    /// Venue: the quantity is above the instrument's maximum order quantity.
+    QtyTooLarge = 18,
+    /// Venue: the frame could not be decoded.
+    Malformed = 19,
+    /// Venue: cancelled because the session disconnected (cancel-on-disconnect).
+    Disconnect = 20,
 }
 
 macro_rules! byte_enum {
@@ -150,6 +164,13 @@ byte_enum!(Reason {
     UnknownOrder,
     MassCancel,
     KillSwitch,
+    RateLimited,
+    NotLoggedIn,
+    UnknownSymbol,
+    PriceOutOfBand,
+    QtyTooLarge,
+    Malformed,
+    Disconnect,
 });
 
 impl Side {
@@ -214,6 +235,13 @@ impl Reason {
             "UNKNOWN_ORDER",
             "MASS_CANCEL",
             "KILL_SWITCH",
+            "RATE_LIMITED",
+            "NOT_LOGGED_IN",
+            "UNKNOWN_SYMBOL",
+            "PRICE_OUT_OF_BAND",
+            "QTY_TOO_LARGE",
+            "MALFORMED",
+            "DISCONNECT",
         ][self as usize]
     }
 }

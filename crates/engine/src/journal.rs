@@ -1,0 +1,1 @@
+//! `journal`: being written (issue 3).

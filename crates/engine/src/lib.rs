@@ -1,0 +1,17 @@
+//! # tradecore-engine
+//!
+//! The machinery that turns the matching core into a venue (issue 3), in pure Rust with no
+//! PyO3, so each part can be tested, benchmarked and fuzzed alone:
+//!
+//! * `ring`: the single-producer single-consumer ring between the gateway, engine and
+//!   publisher threads.
+//! * `codec`: the binary order-entry and report protocol (`docs/protocol.md`), decoded
+//!   without copying.
+//! * `journal`: the write-ahead journal of inbound commands and the snapshots
+//!   (`docs/journal.md`).
+//!
+//! Still to come (see the issue notes): sequencer, TCP/UDP gateway, publisher, load generator.
+
+pub mod codec;
+pub mod journal;
+pub mod ring;
