@@ -219,6 +219,14 @@ class OrderBook:
         """Number of order slots."""
 
     @property
+    def max_qty(self) -> int:
+        """Largest order quantity accepted, ``(2**64 - 1) // capacity``.
+
+        A larger submit or modify is rejected with INVALID_QTY; the bound keeps every level
+        and book total inside an unsigned 64-bit integer.
+        """
+
+    @property
     def bytes_per_order(self) -> float:
         """Memory held for orders divided by capacity: bytes per order slot."""
 

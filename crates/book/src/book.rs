@@ -36,6 +36,9 @@ struct Taker {
 /// The fast L3 book. See the crate docs for the rules.
 pub struct Book {
     arena: Arena,
+    /// Largest accepted order quantity, `u64::MAX / capacity`: no level or book total can
+    /// overflow a `u64`, whatever orders rest.
+    max_qty: u64,
     bids: Ladder,
     asks: Ladder,
 }
@@ -118,9 +121,15 @@ impl Book {
         let reserve = capacity.clamp(16, 4096);
         Book {
             arena: Arena::new(capacity),
+            max_qty: u64::MAX / capacity as u64,
             bids: Ladder::new(Side::Buy, reserve),
             asks: Ladder::new(Side::Sell, reserve),
         }
+    }
+
+    /// Largest order quantity this book accepts (`u64::MAX / capacity`).
+    pub fn max_qty(&self) -> u64 {
+        self.max_qty
     }
 
     /// Number of order slots.
@@ -394,7 +403,7 @@ impl Matching for Book {
         if req.order_id == 0 {
             return out.push(reject(Reason::InvalidOrder));
         }
-        if req.qty == 0 {
+        if req.qty == 0 || req.qty > self.max_qty {
             return out.push(reject(Reason::InvalidQty));
         }
         if !market && price <= 0 {
@@ -464,7 +473,7 @@ impl Matching for Book {
 
     fn modify(&mut self, order_id: u64, new_price: i64, new_qty: u64, out: &mut Vec<Event>) {
         let reject = |reason| rejected(order_id, new_price, new_qty, reason);
-        if new_qty == 0 {
+        if new_qty == 0 || new_qty > self.max_qty {
             return out.push(reject(Reason::InvalidQty));
         }
         if new_price <= 0 {

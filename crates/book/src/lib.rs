@@ -25,7 +25,8 @@
 //!
 //! **Submit** yields, in order:
 //! 1. `REJECTED` alone, book unchanged, on the first failed check of: order id 0
-//!    (`INVALID_ORDER`), qty 0 (`INVALID_QTY`), limit price <= 0 (`INVALID_PRICE`), post-only
+//!    (`INVALID_ORDER`), qty 0 or above `u64::MAX / capacity` (`INVALID_QTY`; this bound keeps
+//!    every level and book total inside a `u64`), limit price <= 0 (`INVALID_PRICE`), post-only
 //!    that is not LIMIT + GTC (`INVALID_ORDER`), an order with that id resting
 //!    (`DUPLICATE_ORDER_ID`), a GTC limit when every slot is taken (`BOOK_FULL`), a post-only
 //!    order that would trade on arrival (`WOULD_CROSS`).
@@ -47,7 +48,7 @@
 //! `REJECTED`/`UNKNOWN_ORDER`.
 //!
 //! **Modify** `(order_id, new_price, new_qty)`, where `new_qty` is the new remaining quantity.
-//! Checks in order: `INVALID_QTY` (0), `INVALID_PRICE` (<= 0), `UNKNOWN_ORDER`. Same price and
+//! Checks in order: `INVALID_QTY` (0 or above the bound), `INVALID_PRICE` (<= 0), `UNKNOWN_ORDER`. Same price and
 //! `new_qty` <= leaves: reduced in place, keeps its queue position, one `REPLACED`. Otherwise
 //! the order loses priority: it is taken out and re-entered with the same id, account, side,
 //! STP and post-only flag as a GTC limit, yielding `REPLACED` and then any `FILL`s (or STP

@@ -240,7 +240,7 @@ impl Matching for ReferenceBook {
         let can_rest = r.order_type == OrderType::Limit && r.tif == TimeInForce::Gtc;
         let reason = if r.order_id == 0 {
             Reason::InvalidOrder
-        } else if r.qty == 0 {
+        } else if r.qty == 0 || r.qty > u64::MAX / self.capacity as u64 {
             Reason::InvalidQty
         } else if !is_market && r.price <= 0 {
             Reason::InvalidPrice
@@ -332,7 +332,7 @@ impl Matching for ReferenceBook {
 
     fn modify(&mut self, order_id: u64, new_price: i64, new_qty: u64, out: &mut Vec<Event>) {
         let reject = |reason| ev(EventKind::Rejected, reason, order_id, new_price, new_qty, 0);
-        if new_qty == 0 {
+        if new_qty == 0 || new_qty > u64::MAX / self.capacity as u64 {
             return out.push(reject(Reason::InvalidQty));
         }
         if new_price <= 0 {

@@ -250,6 +250,12 @@ impl OrderBook {
         self.book.capacity()
     }
 
+    /// Largest order quantity accepted (`2**64 - 1) // capacity`); above it: INVALID_QTY.
+    #[getter]
+    fn max_qty(&self) -> u64 {
+        self.book.max_qty()
+    }
+
     /// Bytes of memory per order slot.
     #[getter]
     fn bytes_per_order(&self) -> f64 {
