@@ -33,8 +33,10 @@ pub struct ReferenceBook {
 }
 
 impl ReferenceBook {
-    /// A reference book that holds at most `capacity` resting orders.
+    /// A reference book that holds at most `capacity` resting orders (> 0, as for
+    /// [`crate::Book::with_capacity`]).
     pub fn new(capacity: usize) -> Self {
+        assert!(capacity > 0, "capacity must be at least 1");
         ReferenceBook {
             capacity,
             bids: HashMap::new(),
