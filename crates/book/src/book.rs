@@ -316,6 +316,17 @@ impl Book {
         out.push(cancelled(order_id, price, leaves, reason));
     }
 
+    /// The aggregated level of one side at one price, if any order rests there. O(log L).
+    pub fn level(&self, side: Side, price: i64) -> Option<LevelView> {
+        let ladder = self.ladder(side);
+        let l = &ladder.levels[ladder.find(price).ok()?];
+        Some(LevelView {
+            price: l.price,
+            qty: l.qty,
+            count: l.count,
+        })
+    }
+
     /// Resting orders of one side at one price, in queue order.
     pub fn orders_at(&self, side: Side, price: i64) -> Vec<RestingOrder> {
         let ladder = self.ladder(side);
@@ -558,5 +569,30 @@ impl Matching for Book {
 
     fn len(&self) -> usize {
         self.arena.used()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_lookup_matches_depth() {
+        let mut b = Book::with_capacity(16);
+        let mut out = Vec::new();
+        for (id, price, qty) in [(1, 100, 5), (2, 100, 7), (3, 99, 1)] {
+            b.submit(&OrderRequest::limit(id, 1, Side::Buy, price, qty), &mut out);
+        }
+        assert_eq!(
+            b.level(Side::Buy, 100),
+            Some(LevelView {
+                price: 100,
+                qty: 12,
+                count: 2
+            })
+        );
+        assert_eq!(b.level(Side::Buy, 99).map(|l| l.qty), Some(1));
+        assert_eq!(b.level(Side::Buy, 98), None);
+        assert_eq!(b.level(Side::Sell, 100), None);
     }
 }
