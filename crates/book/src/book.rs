@@ -316,6 +316,20 @@ impl Book {
         out.push(cancelled(order_id, price, leaves, reason));
     }
 
+    /// Lookahead hint for batches, stage 1: an operation on order `order_id` is coming in a
+    /// while; start fetching its index entry. Changes nothing observable.
+    #[inline]
+    pub fn prefetch_index(&self, order_id: u64) {
+        self.arena.prefetch_bucket(order_id);
+    }
+
+    /// Lookahead hint for batches, stage 2 (a few operations after stage 1): start fetching
+    /// the order's slot. Changes nothing observable.
+    #[inline]
+    pub fn prefetch_order(&self, order_id: u64) {
+        self.arena.prefetch_slot(order_id);
+    }
+
     /// The aggregated level of one side at one price, if any order rests there. O(log L).
     pub fn level(&self, side: Side, price: i64) -> Option<LevelView> {
         let ladder = self.ladder(side);
