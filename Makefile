@@ -23,7 +23,9 @@ venv: $(VENV)/.stamp
 
 # Build the Rust extension in release mode and install the package into the venv (editable).
 build: venv
-	maturin develop --release --quiet
+	@echo "building the Rust core (release) into .venv ..."
+	@maturin develop --release > $(VENV)/build.log 2>&1 || { cat $(VENV)/build.log; exit 1; }
+	@$(VPY) -c "import tradecore; print('tradecore', tradecore.__version__, 'built')"
 
 demo: build
 	$(VENV)/bin/tradecore demo
@@ -53,14 +55,15 @@ fmt: venv
 bench: bench-rust bench-py
 
 bench-rust:
+	mkdir -p bench/results
+	TRADECORE_BENCH_JSON=$(CURDIR)/bench/results/book_latency.json $(CARGO) bench -p tradecore-book --bench latency
 	$(CARGO) bench -p tradecore-book --bench book
-	$(CARGO) bench -p tradecore-book --bench latency
 
 bench-py: build
-	$(VPY) bench/bench_core.py
+	OPENBLAS_NUM_THREADS=1 $(VPY) bench/bench_core.py
 
 peer: build
-	$(VPY) bench/peer_nautilus.py
+	OPENBLAS_NUM_THREADS=1 $(VPY) bench/peer_nautilus.py
 
 clean:
 	$(CARGO) clean

@@ -154,6 +154,27 @@ def test_bad_code_rejects_the_whole_batch(field: str, value: int, valid: str) ->
     assert len(book) == 4
 
 
+def test_bad_row_in_a_later_chunk_rejects_the_whole_batch() -> None:
+    # process() copies and applies 65,536 rows at a time: a bad row far past the first chunk
+    # must still stop the batch before any row runs, and the events of a good multi-chunk
+    # batch must carry op_index across chunk boundaries.
+    n = 150_000
+    ops = np.zeros(n, OP_DTYPE)
+    ops["order_id"] = np.arange(1, n + 1)
+    ops["price"] = 100 + np.arange(n) % 50
+    ops["qty"] = 1
+    ops["tif"][140_000] = 9
+    book = OrderBook(capacity=n)
+    with pytest.raises(ValueError, match=re.escape("ops[140000].tif = 9")):
+        book.process(ops)
+    assert len(book) == 0
+    ops["tif"][140_000] = 0
+    events = book.process(ops)
+    assert len(book) == n
+    assert (events["op_index"] == np.arange(n)).all()
+    assert (events["order_id"] == np.arange(1, n + 1)).all()
+
+
 @pytest.mark.parametrize(
     ("ops", "error", "message"),
     [

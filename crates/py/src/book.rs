@@ -56,10 +56,6 @@ fn installed_memory_bytes() -> Option<usize> {
 pub struct OrderBook {
     book: Book,
     buf: Vec<Event>,
-    /// Copy of the ops of the current batch (kept between batches, see `batch::trim`).
-    ops_scratch: Vec<u8>,
-    /// Encoded events of the current batch (kept between batches, see `batch::trim`).
-    out_scratch: Vec<u8>,
     poisoned: bool,
 }
 
@@ -130,8 +126,6 @@ impl OrderBook {
         Ok(OrderBook {
             book,
             buf: Vec::with_capacity(64),
-            ops_scratch: Vec::new(),
-            out_scratch: Vec::new(),
             poisoned: false,
         })
     }
@@ -278,17 +272,10 @@ impl OrderBook {
         ops: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         self.alive(py)?;
-        let len = batch::copy_ops(py, ops, &mut self.ops_scratch)?;
-        let outcome = batch::apply(
-            py,
-            &mut self.book,
-            &mut self.buf,
-            &self.ops_scratch[..len],
-            &mut self.out_scratch,
-        );
-        let result = match outcome {
-            Outcome::Done => batch::events_array(py, &self.out_scratch),
+        match batch::process(py, &mut self.book, &mut self.buf, ops)? {
+            Outcome::Done(events) => Ok(events),
             Outcome::Invalid(msg) => Err(pyo3::exceptions::PyValueError::new_err(msg)),
+            Outcome::Changed(msg) => Err(pyo3::exceptions::PyRuntimeError::new_err(msg)),
             Outcome::Panicked(msg) => {
                 self.poisoned = true;
                 Err(errors::internal(
@@ -298,10 +285,7 @@ impl OrderBook {
                     ),
                 ))
             }
-        };
-        batch::trim(&mut self.ops_scratch);
-        batch::trim(&mut self.out_scratch);
-        result
+        }
     }
 
     fn __repr__(&self) -> String {
