@@ -1,1 +1,0 @@
-//! `journal`: being written (issue 3).
