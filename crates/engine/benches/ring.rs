@@ -1,1 +1,2 @@
+//! Ring benchmark: being written (issue 3).
 fn main() {}
