@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -43,19 +42,6 @@ def _regimes(text: str) -> list[int]:
     if not values or any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"--live wants positive integers, got {text!r}")
     return values
-
-
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip()
 
 
 def _table(results: Sequence[dict[str, Any]]) -> str:
@@ -106,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # operation; nothing here needs BLAS, and on 2 cores a spinning thread steals measured time.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from tradecore.telemetry.corebench import MIX, core_figures
+    from tradecore.telemetry.runinfo import git_commit
 
     mix = ", ".join(f"{k} {v}%" for k, v in MIX.items())
     print(
@@ -142,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             [".venv/bin/python bench/bench_core.py", *(sys.argv[1:] if argv is None else argv)]
         ),
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": _git_commit(),
+        "commit": git_commit(REPO),
         "mix_pct": MIX,
         "regimes": results,
     }

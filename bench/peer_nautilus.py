@@ -41,16 +41,15 @@ Results: a table on stdout and ``bench/results/peer_nautilus.json``.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NoReturn
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,48 +121,6 @@ def _bootstrap(argv: Sequence[str], nautilus_spec: str) -> NoReturn:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-class _GcPaused:
-    def __enter__(self) -> None:
-        self._was = gc.isenabled()
-        gc.collect()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._was:
-            gc.enable()
-
-
-def _machine() -> dict[str, Any]:
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-    }
-
-
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip()
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -246,7 +203,7 @@ def _time_nautilus(iid: Any, deltas: Sequence[Any]) -> tuple[float, Any]:
 
     book = NautilusBook(iid, BookType.L3_MBO)
     apply = book.apply_delta
-    with _GcPaused():
+    with _runinfo().GcPaused():
         t0 = time.perf_counter_ns()
         for delta in deltas:
             apply(delta)
@@ -259,7 +216,7 @@ def _time_ours_calls(calls: Sequence[tuple[int, tuple[Any, ...]]]) -> tuple[floa
 
     book = OrderBook()
     bound = _bind(book, calls)
-    with _GcPaused():
+    with _runinfo().GcPaused():
         t0 = time.perf_counter_ns()
         for fn, args in bound:
             fn(*args)
@@ -274,7 +231,7 @@ def _time_ours_batch(parts: Sequence[Any]) -> tuple[float, Any, list[Any]]:
     book = OrderBook()
     process = book.process
     events: list[Any] = []
-    with _GcPaused():
+    with _runinfo().GcPaused():
         t0 = time.perf_counter_ns()
         for part in parts:
             events.append(process(part))
@@ -291,7 +248,7 @@ def _latency_nautilus(iid: Any, deltas: Sequence[Any]) -> dict[str, int]:
     apply = book.apply_delta
     clock = time.perf_counter_ns
     timings = [0] * len(deltas)
-    with _GcPaused():
+    with _runinfo().GcPaused():
         for i, delta in enumerate(deltas):
             t0 = clock()
             apply(delta)
@@ -307,7 +264,7 @@ def _latency_ours(calls: Sequence[tuple[int, tuple[Any, ...]]]) -> dict[str, int
     bound = _bind(book, calls)
     clock = time.perf_counter_ns
     timings = [0] * len(bound)
-    with _GcPaused():
+    with _runinfo().GcPaused():
         for i, (fn, args) in enumerate(bound):
             t0 = clock()
             fn(*args)
@@ -395,6 +352,15 @@ def _all_ok(checks: dict[str, Any]) -> bool:
     return all(ok for name, group in checks.items() if name != "observed" for ok in group.values())
 
 
+def _runinfo() -> ModuleType:
+    """tradecore's run-info helpers, imported late: the script starts in whichever venv ran it
+    and only re-executes itself in the nautilus venv (where the repository's package is on the
+    path) once that venv exists."""
+    from tradecore.telemetry import runinfo
+
+    return runinfo
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
@@ -436,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load0 = os.getloadavg()
     print(
         f"peer: nautilus_trader {nautilus_trader.__version__} L3_MBO OrderBook vs tradecore "
-        f"OrderBook ({_git_commit()}), python {sys.version.split()[0]}, "
+        f"OrderBook ({_runinfo().git_commit(REPO)}), python {sys.version.split()[0]}, "
         f"{os.cpu_count()} cores, load {load0[0]:.2f}"
     )
     t = time.perf_counter()
@@ -537,8 +503,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     payload: dict[str, Any] = {
         "command": " ".join([".venv/bin/python bench/peer_nautilus.py", *args_list]),
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": _git_commit(),
-        "machine": _machine(),
+        "commit": _runinfo().git_commit(REPO),
+        "machine": _runinfo().machine_info(),
         "loadavg_1m": {"start": round(load0[0], 2), "end": round(load1[0], 2)},
         "versions": {
             "nautilus_trader": nautilus_trader.__version__,

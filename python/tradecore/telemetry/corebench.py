@@ -30,11 +30,7 @@ orders; a few name an order filled earlier in the same chunk and are rejected wi
 
 from __future__ import annotations
 
-import gc
-import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -45,6 +41,7 @@ import numpy.typing as npt
 from tradecore import EVENT_DTYPE, OP_CANCEL, OP_DTYPE, OP_MODIFY, OP_SUBMIT, OrderBook
 from tradecore.enums import EventKind, OrderType, Reason, Side, Stp, TimeInForce
 from tradecore.telemetry.hdr import LatencyRecorder, format_ns
+from tradecore.telemetry.runinfo import GcPaused, machine_info
 
 __all__ = [
     "MIX",
@@ -285,40 +282,6 @@ def _timer_overhead_ns(samples: int = 100_000) -> int:
     return int(statistics.median(diffs))
 
 
-class _GcPaused:
-    """Context manager: the cyclic garbage collector off while the clock runs."""
-
-    def __enter__(self) -> None:
-        self._was = gc.isenabled()
-        gc.collect()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._was:
-            gc.enable()
-
-
-def _machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "loadavg_1m": round(load[0], 2),
-    }
-
-
 def core_figures(
     n_ops: int = 1_000_000,
     seed: int = 7,
@@ -345,7 +308,7 @@ def core_figures(
     live_end = 0
     for _ in range(repeats):
         book = OrderBook(capacity=capacity)
-        with _GcPaused():
+        with GcPaused():
             t0 = time.perf_counter_ns()
             events = book.process(ops)
             t1 = time.perf_counter_ns()
@@ -367,7 +330,7 @@ def core_figures(
     for _ in range(repeats):
         book = OrderBook(capacity=capacity)
         process = book.process
-        with _GcPaused():
+        with GcPaused():
             t0 = time.perf_counter_ns()
             for part in slices:
                 process(part)
@@ -388,7 +351,7 @@ def core_figures(
 
     book = warmed()
     bound = _bind(book, calls)
-    with _GcPaused():
+    with GcPaused():
         t0 = time.perf_counter_ns()
         for fn, args in bound:
             fn(*args)
@@ -400,7 +363,7 @@ def core_figures(
     bound = _bind(book, calls)
     timings = [0] * per_call_ops
     clock = time.perf_counter_ns
-    with _GcPaused():
+    with GcPaused():
         for i, (fn, args) in enumerate(bound):
             t0 = clock()
             fn(*args)
@@ -451,7 +414,7 @@ def core_figures(
         },
         "bytes_per_order": float(OrderBook(capacity=capacity).bytes_per_order),
         "capacity": capacity,
-        "machine": _machine(),
+        "machine": machine_info(numpy=np.__version__),
     }
 
 
