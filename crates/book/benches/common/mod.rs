@@ -319,7 +319,6 @@ impl LiveSet {
 
 /// How cancels and modifies choose their target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // each bench binary uses a subset
 pub enum Targets {
     /// Any resting order, uniformly: the cache's worst case with a large book.
     Uniform,
@@ -330,7 +329,6 @@ pub enum Targets {
 
 impl Targets {
     /// Short name used in output and JSON.
-    #[allow(dead_code)]
     pub fn name(self) -> &'static str {
         match self {
             Targets::Uniform => "uniform",
@@ -341,7 +339,6 @@ impl Targets {
 
 /// Generate `len` mixed operations starting from `shape.initial_orders(seed)`, with cancels
 /// and modifies aimed uniformly.
-#[allow(dead_code)]
 pub fn mixed_stream(shape: &Shape, len: usize, seed: u64) -> Stream {
     mixed_stream_with(shape, len, seed, Targets::Uniform)
 }
