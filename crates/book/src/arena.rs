@@ -6,9 +6,9 @@
 //! `u32` slot index, never by pointer, so there is no `unsafe` here.
 //!
 //! The id index is an open-addressing table (at most half full, linear probing, backward-shift
-//! deletion so there are no tombstones) whose buckets hold a slot index and a 32-bit tag taken
-//! from a hash of the order id; keys live only in the slots, and a probe reads a slot only when
-//! the tag matches. The home bucket keeps the low 3 bits of the id and hashes the rest, so ids
+//! deletion so there are no tombstones) whose buckets hold a slot index and, as a tag, the
+//! entry's home bucket (its low 32 bits); keys live only in the slots. A probe reads a slot only
+//! when the home matches, and deletion shifts entries back without reading any slot. The home bucket keeps the low 3 bits of the id and hashes the rest, so ids
 //! that are consecutive (the common case: a venue or a strategy numbering its orders) share a
 //! 64-byte line of the table instead of costing one cache miss each, while strided or random
 //! ids still spread evenly. With the slot this is about 57 bytes per order of capacity.
@@ -105,7 +105,7 @@ pub(crate) struct Arena {
     pub slots: Vec<Slot>,
     free_head: u32,
     used: usize,
-    /// Buckets: `tag << 32 | slot`, or `EMPTY_BUCKET`.
+    /// Buckets: `home << 32 | slot` (home truncated to 32 bits), or `EMPTY_BUCKET`.
     table: Vec<u64>,
     mask: usize,
     /// Shift that keeps the top `log2(buckets) - GROUP_BITS` bits of the group hash.
@@ -199,10 +199,21 @@ impl Arena {
         ((group << GROUP_BITS) | (id as usize & ((1 << GROUP_BITS) - 1))) & self.mask
     }
 
-    /// 32 bits of a second, independent hash of the id, kept in the bucket.
+    /// The bucket word for `slot` with home bucket `home`.
     #[inline]
-    fn tag(id: u64) -> u64 {
-        id.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 32
+    fn bucket(home: usize, slot: u32) -> u64 {
+        ((home as u32 as u64) << 32) | slot as u64
+    }
+
+    /// Home bucket of the entry stored in `b`. The tag holds it whole unless the table has more
+    /// than 2^32 buckets (over 2^31 orders of capacity), where the slot's id is rehashed.
+    #[inline]
+    fn home_of(&self, b: u64) -> usize {
+        if self.mask <= u32::MAX as usize {
+            (b >> 32) as usize
+        } else {
+            self.home(self.slots[b as u32 as usize].order_id)
+        }
     }
 
     /// Prefetch the home bucket of `id` (first stage of a batch lookahead).
@@ -215,8 +226,9 @@ impl Arena {
     /// call it once the bucket has had time to arrive).
     #[inline]
     pub fn prefetch_slot(&self, id: u64) {
-        let b = self.table[self.home(id)];
-        if b != EMPTY_BUCKET && b >> 32 == Self::tag(id) {
+        let home = self.home(id);
+        let b = self.table[home];
+        if b != EMPTY_BUCKET && b >> 32 == home as u32 as u64 {
             prefetch(&self.slots[b as u32 as usize]);
         }
     }
@@ -227,8 +239,9 @@ impl Arena {
         if id == 0 {
             return None;
         }
-        let tag = Self::tag(id);
-        let mut i = self.home(id);
+        let home = self.home(id);
+        let tag = home as u32 as u64;
+        let mut i = home;
         loop {
             let b = self.table[i];
             if b == EMPTY_BUCKET {
@@ -244,17 +257,19 @@ impl Arena {
 
     #[inline]
     fn index_insert(&mut self, id: u64, idx: u32) {
-        let mut i = self.home(id);
+        let home = self.home(id);
+        let mut i = home;
         while self.table[i] != EMPTY_BUCKET {
             i = (i + 1) & self.mask;
         }
-        self.table[i] = (Self::tag(id) << 32) | idx as u64;
+        self.table[i] = Self::bucket(home, idx);
     }
 
     #[inline]
     fn index_remove(&mut self, id: u64) {
-        let tag = Self::tag(id);
-        let mut i = self.home(id);
+        let home = self.home(id);
+        let tag = home as u32 as u64;
+        let mut i = home;
         loop {
             let b = self.table[i];
             debug_assert!(b != EMPTY_BUCKET, "removing an id that is not indexed");
@@ -275,7 +290,7 @@ impl Arena {
             if b == EMPTY_BUCKET {
                 break;
             }
-            let k = self.home(self.slots[b as u32 as usize].order_id);
+            let k = self.home_of(b);
             if (j.wrapping_sub(k) & self.mask) >= (j.wrapping_sub(i) & self.mask) {
                 self.table[i] = b;
                 i = j;
