@@ -9,9 +9,15 @@
 //!   without copying.
 //! * `journal`: the write-ahead journal of inbound commands and the snapshots
 //!   (`docs/journal.md`).
+//! * `config`: the venue config file (instruments, accounts, session, journal, feed).
+//! * `venue`: the deterministic state machine the engine thread runs (sessions, id maps,
+//!   rejects, books, reports and market data), with its journal command encoding,
+//!   snapshots and state hash.
 //!
 //! Still to come (see the issue notes): sequencer, TCP/UDP gateway, publisher, load generator.
 
 pub mod codec;
+pub mod config;
 pub mod journal;
 pub mod ring;
+pub mod venue;
