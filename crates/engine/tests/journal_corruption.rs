@@ -15,6 +15,9 @@
 //!
 //! `TC_CORRUPTION_TRIALS` scales the trial counts, `TC_CORRUPTION_SEED` replays one seed.
 
+mod common;
+
+use common::Rng;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,22 +30,6 @@ use tradecore_engine::journal::{
 const SEGMENT: u64 = 4096;
 const HEADER: u64 = 64;
 const RECORDS: u64 = 400;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn payload(seq: u64) -> Vec<u8> {
     let mut r = Rng(seq ^ 0xdead_beef);

@@ -14,6 +14,9 @@
 //! checks that every acknowledged record is in the reopened journal, intact. Set
 //! `TC_CRASH_TRIALS` for more trials and `TC_CRASH_SEED` to replay a failing seed.
 
+mod common;
+
+use common::Rng;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -84,23 +87,6 @@ mod counting {
 
 #[global_allocator]
 static GLOBAL: counting::Counting = counting::Counting;
-
-/// splitmix64: a tiny deterministic generator for seeded tests.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The payload of record `seq`: 1..=300 bytes, all derived from `seq`, so any record can be
 /// checked without keeping a copy.
