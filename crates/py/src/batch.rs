@@ -436,6 +436,9 @@ fn process_with<'py>(
     input: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> PyResult<Outcome<'py>> {
+    // A batch of one chunk is validated and applied from a single copy; a longer one is
+    // validated whole first (all or nothing), then copied again chunk by chunk to apply.
+    let single = rows <= CHUNK_ROWS;
     for first in (0..rows).step_by(CHUNK_ROWS) {
         let n = CHUNK_ROWS.min(rows - first);
         let len = copy_rows(py, flat, first, n, input)?;
@@ -450,7 +453,11 @@ fn process_with<'py>(
     out.reserve(rows * EVENT_ITEMSIZE);
     for first in (0..rows).step_by(CHUNK_ROWS) {
         let n = CHUNK_ROWS.min(rows - first);
-        let len = copy_rows(py, flat, first, n, input)?;
+        let len = if single {
+            rows * OP_ITEMSIZE
+        } else {
+            copy_rows(py, flat, first, n, input)?
+        };
         let bytes = &input[..len];
         let step =
             py.detach(|| catch_unwind(AssertUnwindSafe(|| run(book, buf, bytes, first, out))));
