@@ -252,7 +252,8 @@ def _resolve(pick: _Pick, shadow: ReferenceBook) -> Op:
         is_bid = any(o[0] == order_id for o in shadow.orders("BUY"))
         touch = shadow.best_ask() if is_bid else shadow.best_bid()
         new_price = price if touch is None else touch[0]
-    return Op.modify(order_id, new_price, max(leaves + pick.delta, 0))
+    # Clamped to the u64 range: a resting order may already hold 2**64 - 1 at capacity 1.
+    return Op.modify(order_id, new_price, min(max(leaves + pick.delta, 0), 2**64 - 1))
 
 
 @st.composite
