@@ -16,7 +16,9 @@ $(VENV)/.stamp: pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet "maturin>=1.7,<2" "numpy>=1.26" "pytest>=8" "hypothesis>=6.100" \
-	    "ruff>=0.6" "mypy>=1.11" "hdrhistogram>=0.10"
+	    "ruff>=0.6" "mypy>=1.11" "hdrhistogram>=0.10" "matplotlib>=3.8" \
+	    "websockets>=13" "httpx>=0.27" "pydantic>=2.7" "prometheus_client>=0.20" \
+	    "onnxruntime>=1.18" "scikit-learn>=1.5" "skl2onnx>=1.17"
 	touch $@
 
 venv: $(VENV)/.stamp

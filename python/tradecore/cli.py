@@ -6,8 +6,11 @@ Subcommands so far:
   the book after every event (exit 0 when there are no mismatches, 1 otherwise);
 * ``demo``: the two embedded LOBSTER replays, then a throughput and latency summary of the core.
 
-Each subcommand is one ``_add_<name>`` function that registers its parser and handler, so
-later ones (serve, loadgen, trade, backtest, replay) slot in beside these. Bad input (a missing
+Each subcommand is one ``_add_<name>`` function that registers its parser and handler. The
+other layers register theirs from their own module (``register(sub)`` in each module named in
+``_PLUGINS``): the venue's ``serve``, ``replay``, ``feed`` and ``loadgen``, the trading node's
+``trade``, the backtester's ``backtest``. A handler takes ``(args, out)`` and returns the exit
+status; it raises ``tradecore.errors.UsageError`` (or ``ConfigError``) for bad input. Bad input (a missing
 file, a malformed row) prints one line naming the file and line and exits with 2, without a
 traceback.
 """
@@ -15,11 +18,13 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from tradecore.errors import UsageError
 from tradecore.marketdata.lobster import (
     DEFAULT_CAPACITY,
     LobsterFiles,
@@ -141,6 +146,10 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_cmd_demo)
 
 
+# Modules that add subcommands: each has ``register(sub)``.
+_PLUGINS = ("tradecore.venue.cli", "tradecore.node.cli")
+
+
 class _UsageError(Exception):
     """A combination of options argparse cannot express; reported like argparse errors."""
 
@@ -153,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_replay_lobster(sub)
     _add_demo(sub)
+    for name in _PLUGINS:
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -166,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as exc:
         parser.print_usage(sys.stderr)
         print(f"tradecore {args.command}: error: {exc}", file=sys.stderr)
-    except (LobsterFormatError, ReplayError) as exc:
+    except (LobsterFormatError, ReplayError, UsageError) as exc:
         print(f"tradecore {args.command}: error: {exc}", file=sys.stderr)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename is not None else ""

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-__all__ = ["InternalError", "InvariantError", "OffGridError", "TradecoreError"]
+__all__ = [
+    "ConfigError",
+    "InternalError",
+    "InvariantError",
+    "OffGridError",
+    "TradecoreError",
+    "UsageError",
+]
 
 
 class TradecoreError(Exception):
@@ -36,3 +43,18 @@ class OffGridError(TradecoreError, ValueError):
 
     def __reduce__(self) -> tuple[type[OffGridError], tuple[str, Decimal, Decimal]]:
         return (type(self), (self.what, self.value, self.grid))
+
+
+class UsageError(TradecoreError, ValueError):
+    """Bad input the user can fix (a file, an argument, a combination of options).
+
+    The command line prints its message on one line and exits with status 2, without a
+    traceback; the message names what was wrong and where.
+    """
+
+
+class ConfigError(UsageError):
+    """A configuration file (venue or node) is missing, unreadable or has a wrong field.
+
+    The message names the file and the field (``file.toml: risk.max_order_qty: must be > 0``).
+    """

@@ -10,6 +10,9 @@
 //! * [`convert`]: argument parsing (ints, enum names) with messages that name the argument, and
 //!   the cache of the Python enum members.
 //! * [`errors`]: the mapping onto `tradecore.errors` and the panic guard.
+//! * [`l2`]: the `L2Book` class (aggregated price -> qty book for market data).
+//! * [`server`]: the venue server (`serve`) and journal replay, run with the GIL released.
+//! * [`loadgen`]: the venue load generator, run with the GIL released.
 //!
 //! Invariants: no Rust panic reaches Python (each entry point that runs core code is wrapped in
 //! `catch_unwind` and raises `tradecore.errors.InternalError`; a book that panicked refuses all
@@ -28,6 +31,9 @@ mod book;
 mod convert;
 mod errors;
 mod event;
+mod l2;
+mod loadgen;
+mod server;
 
 /// The compiled module `tradecore._core`; `tradecore/__init__.py` re-exports what users need.
 #[pymodule]
@@ -35,6 +41,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<book::OrderBook>()?;
     m.add_class::<event::PyEvent>()?;
     batch::add_to_module(m)?;
+    l2::add_to_module(m)?;
+    server::add_to_module(m)?;
+    loadgen::add_to_module(m)?;
     m.add_function(wrap_pyfunction!(errors::_panic_for_tests, m)?)?;
     Ok(())
 }

@@ -1,0 +1,1 @@
+"""The trading node (``tradecore trade``): market data, strategies, risk, execution, store."""
