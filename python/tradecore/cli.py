@@ -10,9 +10,9 @@ Each subcommand is one ``_add_<name>`` function that registers its parser and ha
 other layers register theirs from their own module (``register(sub)`` in each module named in
 ``_PLUGINS``): the venue's ``serve``, ``replay``, ``feed`` and ``loadgen``, the trading node's
 ``trade``, the backtester's ``backtest``. A handler takes ``(args, out)`` and returns the exit
-status; it raises ``tradecore.errors.UsageError`` (or ``ConfigError``) for bad input. Bad input (a missing
-file, a malformed row) prints one line naming the file and line and exits with 2, without a
-traceback.
+status; it raises ``tradecore.errors.UsageError`` (or ``ConfigError``) for bad input. Bad
+input (a missing file, a malformed row) prints one line naming the file and line and exits
+with 2, without a traceback.
 """
 
 from __future__ import annotations
