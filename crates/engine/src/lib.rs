@@ -19,5 +19,7 @@
 pub mod codec;
 pub mod config;
 pub mod journal;
+pub mod loadgen;
 pub mod ring;
+pub mod server;
 pub mod venue;

@@ -1,0 +1,1 @@
+//! The venue server: gateway, engine and publisher threads (being written).

@@ -1,0 +1,171 @@
+"""The trading node's shared vocabulary: order requests, orders, order events and fills.
+
+Every layer of the node speaks these types: strategies build :class:`OrderRequest` through
+their context, risk checks them, the order manager tracks :class:`Order` objects, execution
+clients (the paper broker, the venue client) answer with :class:`OrderEvent` values, and the
+portfolio and the store consume :class:`Fill`. Prices are integer ticks and quantities integer
+lots of the symbol's :class:`~tradecore.instrument.Instrument`; money (fees, P&L, notional) is
+``decimal.Decimal`` in the quote currency. No binary floats anywhere.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from tradecore.enums import OrderType, Side, TimeInForce
+
+__all__ = [
+    "Fill",
+    "Liquidity",
+    "Order",
+    "OrderEvent",
+    "OrderEventKind",
+    "OrderRequest",
+    "OrderStatus",
+]
+
+
+class OrderStatus(enum.StrEnum):
+    """Life cycle of an order in the node (the order manager's state machine)."""
+
+    NEW = "NEW"  # sent to the execution client, not acknowledged yet
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def is_open(self) -> bool:
+        """True while the order can still trade."""
+        return self in (
+            OrderStatus.NEW,
+            OrderStatus.ACKNOWLEDGED,
+            OrderStatus.PARTIALLY_FILLED,
+        )
+
+
+class OrderEventKind(enum.StrEnum):
+    """What an execution client reports about one order (the venue's report kinds)."""
+
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    FILL = "FILL"
+    CANCELLED = "CANCELLED"
+    REPLACED = "REPLACED"
+    EXPIRED = "EXPIRED"
+
+
+class Liquidity(enum.StrEnum):
+    """Whether a fill added liquidity (MAKER, passive) or took it (TAKER, aggressive)."""
+
+    MAKER = "MAKER"
+    TAKER = "TAKER"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """An order as a strategy asks for it, before risk and before any execution client.
+
+    ``price`` is in ticks (0 for MARKET), ``qty`` in lots (> 0). ``client_order_id`` is unique
+    per account for the node's lifetime; the order manager assigns it.
+    """
+
+    account: int
+    client_order_id: int
+    symbol: str
+    side: Side
+    qty: int
+    price: int = 0
+    order_type: OrderType = OrderType.LIMIT
+    tif: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    ts_ns: int = 0
+    strategy: str = ""
+    tag: str = ""
+
+
+@dataclass(slots=True)
+class Order:
+    """The order manager's live view of one order."""
+
+    request: OrderRequest
+    status: OrderStatus = OrderStatus.NEW
+    price: int = 0  # current price (changes with REPLACED)
+    qty: int = 0  # current total quantity (original, or the replaced quantity + filled)
+    filled_qty: int = 0
+    leaves: int = 0
+    notional_filled: int = 0  # sum of fill price * fill qty, in tick-lots
+    venue_order_id: int = 0
+    reason: str = ""  # reject or cancel reason, empty otherwise
+    created_ns: int = 0
+    updated_ns: int = 0
+    events: list[OrderEvent] = field(default_factory=list)
+
+    @property
+    def client_order_id(self) -> int:
+        return self.request.client_order_id
+
+    @property
+    def account(self) -> int:
+        return self.request.account
+
+    @property
+    def symbol(self) -> str:
+        return self.request.symbol
+
+    @property
+    def side(self) -> Side:
+        return self.request.side
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """One report from an execution client about one order of one account.
+
+    Fields follow the venue's ExecutionReport (docs/protocol.md): for ACCEPTED ``qty`` is the
+    order quantity; for FILL ``price``/``qty`` are the trade's and ``leaves`` the remainder; for
+    CANCELLED/EXPIRED ``qty`` is the quantity taken off; for REPLACED the new price and
+    remaining quantity; for REJECTED the request's values and a ``reason``. ``fee`` is the
+    fee of a FILL in quote currency (negative = rebate). ``event_id`` is unique per execution
+    client and lets the order manager drop duplicates.
+    """
+
+    kind: OrderEventKind
+    account: int
+    client_order_id: int
+    symbol: str
+    side: Side
+    price: int
+    qty: int
+    leaves: int
+    ts_ns: int
+    event_id: int
+    reason: str = ""
+    liquidity: Liquidity | None = None
+    fee: Decimal = Decimal(0)
+    venue_order_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution of one of our orders (derived from a FILL event)."""
+
+    account: int
+    symbol: str
+    client_order_id: int
+    side: Side
+    price: int
+    qty: int
+    liquidity: Liquidity
+    fee: Decimal
+    ts_ns: int
+    fill_id: int
+    strategy: str = ""
