@@ -1,0 +1,7 @@
+"""``python -m tradecore``: the same command line as the ``tradecore`` script."""
+
+import sys
+
+from tradecore.cli import main
+
+sys.exit(main())
