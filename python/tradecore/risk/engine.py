@@ -1,0 +1,780 @@
+"""Pre-trade risk: every order is checked here before it leaves the node; the kill switch.
+
+Owns: :class:`RiskEngine` (the checks, their counters, the token buckets, the loss tracking and
+the kill switch), :class:`RiskState` (the read-only view of positions, open orders, books and
+equity the engine needs; the node adapts its portfolio and order manager to it),
+:class:`RiskReason` (one code per rejection), :class:`TripCause` and :class:`RiskEvent` (what
+the store and the metrics record).
+
+Checks, in this order; the first failing one is the order's reason and its counter goes up:
+
+1. ``UNKNOWN_SYMBOL`` (no instrument), ``INVALID_ORDER`` (qty <= 0, LIMIT price <= 0).
+2. Loss limits of the account (may trip the kill switch, see below).
+3. ``KILL_SWITCH``: while tripped (globally or for the account) only *reducing* orders pass:
+   with ``pos`` the position and ``open`` the leaves of the account's open orders on the
+   order's side, a SELL passes only if ``pos > 0`` and ``qty + open <= pos``, a BUY only if
+   ``pos < 0`` and ``qty + open <= -pos``. Even if every such order fills, the position moves
+   toward zero and never flips. Reducing orders skip the position and exposure checks (they
+   cannot grow either) but still meet every other check.
+4. ``MAX_ORDER_QTY``: ``qty <= max_order_qty``.
+5. ``NO_REFERENCE_PRICE`` if a check needs the book and it has no two sides;
+   ``MAX_ORDER_NOTIONAL``: ``price * qty * tick * lot <= max_order_notional`` (a MARKET order
+   is valued at the opposite touch).
+6. ``PRICE_BAND`` (LIMIT only): ``|price - mid| / mid * 10_000 <= price_band_bps``.
+7. ``MAX_POSITION``: ``|pos + open_same_side + qty| <= max_position`` for that side (worst case:
+   every open order on the side fills).
+8. ``MAX_GROSS_EXPOSURE``: the account's ``sum |pos_s| * mid_s`` with this symbol's position
+   replaced by the worst case of 7 stays ``<= max_gross_exposure`` (an order that does not grow
+   the symbol's absolute position always passes).
+9. ``MAX_OPEN_ORDERS``: ``open orders + 1 <= max_open_orders``.
+10. ``RATE_LIMIT``: a token bucket per account (``burst`` tokens, refilled at ``per_second``);
+    checked last, so a rejected order does not spend a token. Time is the caller's ``now_ns``
+    (the node clock), so a backtest is deterministic.
+
+Kill switch: trips on ``max_daily_loss`` (equity at the first evaluation of the UTC day minus
+equity now ``>= limit``) and ``max_drawdown`` (peak equity since start minus equity ``>=
+limit``), both for the account, evaluated at every check of that account (unless
+``loss_check_on_order=False``) and on :meth:`RiskEngine.evaluate`; on a burst of rejects
+(``count`` rejects, risk's own or reported by :meth:`RiskEngine.record_reject`, within
+``window``) for the account; by command
+(:meth:`RiskEngine.kill`, global or one account); from config (``kill_switch = true``,
+global). Tripping calls ``cancel_all(account or None)`` once and emits a :class:`RiskEvent`;
+only :meth:`RiskEngine.reset` re-arms it. Cancels are never checked.
+
+Money is exact: every limit is compiled once (at construction and on :meth:`update_limits`)
+into integers in the units the check multiplies (tick-lots, or a common power of ten for
+exposure), so the hot path compares integers; ``Decimal`` appears only in the loss limits
+(equity comes from the state as ``Decimal``) and in reports.
+
+Invariants: limits are swapped atomically (one reference) and only after the new set compiled;
+token buckets, loss baselines and reject histories survive a reload. Single-threaded: the
+node calls the engine from its event loop.
+
+Cost: a passing check is ~10 attribute/dict reads, a few integer comparisons and 3-6 calls
+into the state (measured in bench/bench_strategy.py); gross exposure adds one loop over the
+account's open positions.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Protocol
+
+from tradecore.enums import OrderType, Side
+from tradecore.execution.types import Order, OrderRequest
+from tradecore.instrument import Instrument
+from tradecore.risk.limits import AccountLimits, RiskLimits, SymbolLimits
+
+__all__ = [
+    "RiskEngine",
+    "RiskEvent",
+    "RiskEventKind",
+    "RiskReason",
+    "RiskState",
+    "TripCause",
+]
+
+DAY_NS = 86_400 * 1_000_000_000
+_SECOND_NS = 1_000_000_000
+
+
+class RiskReason(enum.StrEnum):
+    """Why a pre-trade check refused an order."""
+
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    INVALID_ORDER = "INVALID_ORDER"
+    KILL_SWITCH = "KILL_SWITCH"
+    MAX_ORDER_QTY = "MAX_ORDER_QTY"
+    NO_REFERENCE_PRICE = "NO_REFERENCE_PRICE"
+    MAX_ORDER_NOTIONAL = "MAX_ORDER_NOTIONAL"
+    PRICE_BAND = "PRICE_BAND"
+    MAX_POSITION = "MAX_POSITION"
+    MAX_GROSS_EXPOSURE = "MAX_GROSS_EXPOSURE"
+    MAX_OPEN_ORDERS = "MAX_OPEN_ORDERS"
+    RATE_LIMIT = "RATE_LIMIT"
+
+
+class TripCause(enum.StrEnum):
+    """What tripped the kill switch."""
+
+    MAX_DAILY_LOSS = "MAX_DAILY_LOSS"
+    MAX_DRAWDOWN = "MAX_DRAWDOWN"
+    REJECT_BURST = "REJECT_BURST"
+    COMMAND = "COMMAND"
+    CONFIG = "CONFIG"
+
+
+class RiskEventKind(enum.StrEnum):
+    """Kinds of :class:`RiskEvent`."""
+
+    REJECT = "REJECT"
+    KILL_SWITCH_TRIPPED = "KILL_SWITCH_TRIPPED"
+    KILL_SWITCH_RESET = "KILL_SWITCH_RESET"
+    LIMITS_UPDATED = "LIMITS_UPDATED"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskEvent:
+    """One thing risk did: a rejection, a trip, a reset, a reload (for the store and logs).
+
+    ``account`` is None for node-wide events; ``reason`` is a :class:`RiskReason` value for a
+    REJECT and a :class:`TripCause` value for a trip.
+    """
+
+    kind: RiskEventKind
+    ts_ns: int
+    account: int | None
+    reason: str
+    detail: str = ""
+    symbol: str = ""
+    client_order_id: int = 0
+
+
+class RiskState(Protocol):
+    """The node's state as risk reads it (positions, open orders, books, equity)."""
+
+    def position(self, account: int, symbol: str) -> int:
+        """Signed position in lots."""
+        ...
+
+    def positions(self, account: int) -> Mapping[str, int]:
+        """The account's positions by symbol (zero entries may be present or absent)."""
+        ...
+
+    def open_qty(self, account: int, symbol: str, side: Side) -> int:
+        """Sum of the leaves of the account's open orders in ``symbol`` on ``side``."""
+        ...
+
+    def open_order_count(self, account: int) -> int:
+        """How many orders of the account are open (sent and not final)."""
+        ...
+
+    def best_bid_ask(self, symbol: str) -> tuple[int, int] | None:
+        """Best bid and ask prices in ticks, or None if the book lacks a side."""
+        ...
+
+    def equity(self, account: int) -> Decimal:
+        """Cash plus positions marked at the mid, net of fees, in quote currency."""
+        ...
+
+
+@dataclass(slots=True)
+class _SymbolRules:
+    """One symbol's limits compiled to integers."""
+
+    max_qty: int | None
+    max_pos: int | None
+    notional_max: int | None  # max of price * qty (tick-lots)
+    band_num: int  # |2p - mid2| * 10_000 * band_den <= band_num * mid2
+    band_den: int
+    has_band: bool
+    exposure_k: int  # |pos| * mid2 * exposure_k = 2 * value / 10**exp_e (integer)
+
+
+@dataclass(slots=True)
+class _AccountRules:
+    limits: AccountLimits
+    exposure_max: int | None  # in units of 10**exp_e / 2 (see _SymbolRules.exposure_k)
+    rate_gain: int  # tokens (scaled) gained per ns
+    rate_cost: int  # scaled tokens per order
+    rate_cap: int  # scaled bucket size
+    check_losses: bool
+
+
+@dataclass(slots=True)
+class _AccountState:
+    """What risk remembers per account across checks and reloads."""
+
+    tokens: int = -1  # scaled; -1 = full at the first use
+    tokens_ns: int = 0
+    day: int | None = None
+    day_start_equity: Decimal = Decimal(0)
+    peak_equity: Decimal | None = None
+    rejects: deque[int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Trip:
+    cause: TripCause
+    detail: str
+    ts_ns: int
+
+
+class _Compiled:
+    __slots__ = ("accounts", "exp_e", "limits", "symbols")
+
+    def __init__(self, limits: RiskLimits, instruments: Mapping[str, Instrument]) -> None:
+        self.limits = limits
+        # Exposure in integer units of 10**exp_e / 2: value = |pos| * mid2 / 2 * tick * lot.
+        grids = {s: (i.tick_size * i.lot_size).normalize() for s, i in instruments.items()}
+        exps = [int(g.as_tuple().exponent) for g in grids.values()]
+        self.exp_e = min(exps, default=0)
+        self.symbols: dict[str, _SymbolRules] = {
+            s: self._symbol(limits.for_symbol(s), inst, grids[s]) for s, inst in instruments.items()
+        }
+        self.accounts: dict[int, _AccountRules] = {}
+
+    def _symbol(self, lim: SymbolLimits, inst: Instrument, grid: Decimal) -> _SymbolRules:
+        tick_lot = Fraction(inst.tick_size) * Fraction(inst.lot_size)
+        notional_max = None
+        if lim.max_order_notional is not None:
+            notional_max = int(Fraction(lim.max_order_notional) / tick_lot)  # floor (> 0)
+        band_num, band_den = (0, 1)
+        if lim.price_band_bps is not None:
+            band_num, band_den = lim.price_band_bps.as_integer_ratio()
+        _sign, digits, exp = grid.as_tuple()
+        mantissa = int("".join(map(str, digits)))
+        return _SymbolRules(
+            max_qty=lim.max_order_qty,
+            max_pos=lim.max_position,
+            notional_max=notional_max,
+            band_num=band_num,
+            band_den=band_den,
+            has_band=lim.price_band_bps is not None,
+            exposure_k=mantissa * 10 ** (int(exp) - self.exp_e),
+        )
+
+    def account(self, account: int) -> _AccountRules:
+        rules = self.accounts.get(account)
+        if rules is None:
+            lim = self.limits.for_account(account)
+            exposure_max = None
+            if lim.max_gross_exposure is not None:
+                exposure_max = int(
+                    Fraction(lim.max_gross_exposure) * 2 / Fraction(10) ** self.exp_e
+                )
+            gain = cost = cap = 0
+            if lim.rate_limit is not None:
+                num, den = lim.rate_limit.per_second.as_integer_ratio()
+                # Scaled tokens: one order costs den * 1e9; each ns brings num.
+                gain = num
+                cost = den * _SECOND_NS
+                cap = lim.rate_limit.burst * cost
+            rules = _AccountRules(
+                limits=lim,
+                exposure_max=exposure_max,
+                rate_gain=gain,
+                rate_cost=cost,
+                rate_cap=cap,
+                check_losses=lim.max_daily_loss is not None or lim.max_drawdown is not None,
+            )
+            self.accounts[account] = rules
+        return rules
+
+
+class RiskEngine:
+    """Pre-trade checks with reason codes and counters, loss tracking and a kill switch.
+
+    ``instruments``: every tradable symbol; ``state``: the node's :class:`RiskState`;
+    ``cancel_all(account)``: called once when the kill switch trips (``None`` = all
+    accounts); ``on_event``: receives every :class:`RiskEvent`; ``accounts``: accounts to watch
+    from the start (others are added at their first order); ``loss_check_on_order``: also
+    evaluate the account's loss limits (one ``state.equity`` call) in every check. A node that
+    calls :meth:`evaluate` after every fill and on a short timer may turn it off: equity then
+    moves between evaluations only by marking, and the check saves the equity read.
+    """
+
+    def __init__(
+        self,
+        limits: RiskLimits,
+        state: RiskState,
+        instruments: Mapping[str, Instrument] | Iterable[Instrument],
+        *,
+        cancel_all: Callable[[int | None], object] | None = None,
+        on_event: Callable[[RiskEvent], object] | None = None,
+        accounts: Iterable[int] = (),
+        now_ns: int = 0,
+        loss_check_on_order: bool = True,
+    ) -> None:
+        if not isinstance(limits, RiskLimits):
+            raise TypeError(f"limits must be RiskLimits, got {type(limits).__name__}")
+        if isinstance(instruments, Mapping):
+            insts = dict(instruments)
+        else:
+            insts = {i.symbol: i for i in instruments}
+        for sym, inst in insts.items():
+            if not isinstance(inst, Instrument) or inst.symbol != sym:
+                raise TypeError(f"instruments[{sym!r}] must be the Instrument of {sym!r}")
+        self._instruments = insts
+        self._state = state
+        self.loss_check_on_order = loss_check_on_order
+        self._cancel_all = cancel_all
+        self._on_event = on_event
+        self._compiled = _Compiled(limits, insts)
+        self._accounts: dict[int, _AccountState] = {a: _AccountState() for a in accounts}
+        self._mid2: dict[str, int] = {}  # last known mid (bid + ask) per symbol
+        self._global_trip: _Trip | None = None
+        self._account_trips: dict[int, _Trip] = {}
+        self.rejects: dict[RiskReason, int] = dict.fromkeys(RiskReason, 0)
+        self.trips: dict[TripCause, int] = dict.fromkeys(TripCause, 0)
+        self.checks = 0
+        self.passed = 0
+        if limits.kill_switch:
+            self._trip(None, TripCause.CONFIG, "kill_switch = true in the config", now_ns)
+
+    # --- configuration ---------------------------------------------------------------------
+
+    @property
+    def limits(self) -> RiskLimits:
+        """The limits in force."""
+        return self._compiled.limits
+
+    def add_instrument(self, instrument: Instrument) -> None:
+        """Make a new symbol tradable (recompiles the limits)."""
+        insts = dict(self._instruments)
+        insts[instrument.symbol] = instrument
+        compiled = _Compiled(self._compiled.limits, insts)
+        self._instruments = insts
+        self._compiled = compiled
+
+    def update_limits(self, new: RiskLimits, now_ns: int = 0) -> None:
+        """Hot reload: compile ``new`` fully, then swap it in at once.
+
+        Token buckets keep their tokens (capped to the new burst), loss baselines and reject
+        histories stay. ``kill_switch = true`` in ``new`` trips the switch; ``false`` does not
+        reset a tripped switch (only :meth:`reset` does).
+        """
+        if not isinstance(new, RiskLimits):
+            raise TypeError(f"new limits must be RiskLimits, got {type(new).__name__}")
+        compiled = _Compiled(new, self._instruments)  # raises before anything changes
+        old = self._compiled
+        for account, st in self._accounts.items():
+            if st.tokens >= 0:
+                before = old.account(account)
+                after = compiled.account(account)
+                if after.rate_cost and before.rate_cost:
+                    st.tokens = min(st.tokens * after.rate_cost // before.rate_cost, after.rate_cap)
+                else:
+                    st.tokens = -1
+            burst = compiled.account(account).limits.reject_burst
+            if st.rejects is not None and (burst is None or st.rejects.maxlen != burst.count):
+                st.rejects = None if burst is None else deque(st.rejects, maxlen=burst.count)
+        self._compiled = compiled
+        self._emit(RiskEvent(RiskEventKind.LIMITS_UPDATED, now_ns, None, "RELOAD"))
+        if new.kill_switch and self._global_trip is None:
+            self._trip(None, TripCause.CONFIG, "kill_switch = true in the config", now_ns)
+
+    # --- kill switch -----------------------------------------------------------------------
+
+    def kill(self, reason: str = "command", account: int | None = None, now_ns: int = 0) -> None:
+        """Trip the kill switch by command (CLI, HTTP, signal): all accounts or one."""
+        self._trip(account, TripCause.COMMAND, reason, now_ns)
+
+    def reset(self, account: int | None = None, now_ns: int = 0) -> None:
+        """Re-arm the kill switch (``None``: the global switch and every account's)."""
+        if account is None:
+            was = self._global_trip is not None or bool(self._account_trips)
+            self._global_trip = None
+            self._account_trips.clear()
+        else:
+            was = self._account_trips.pop(account, None) is not None
+        if was:
+            self._emit(RiskEvent(RiskEventKind.KILL_SWITCH_RESET, now_ns, account, "RESET"))
+
+    def is_tripped(self, account: int) -> bool:
+        """True if orders of ``account`` are limited to reducing ones."""
+        return self._global_trip is not None or account in self._account_trips
+
+    @property
+    def tripped(self) -> bool:
+        """True if the global switch or any account's switch is tripped."""
+        return self._global_trip is not None or bool(self._account_trips)
+
+    def kill_switch_state(self) -> dict[str, object]:
+        """The switch's state for metrics, the HTTP endpoint and the summary."""
+
+        def one(t: _Trip | None) -> dict[str, object] | None:
+            if t is None:
+                return None
+            return {"cause": t.cause.value, "detail": t.detail, "ts_ns": t.ts_ns}
+
+        return {
+            "tripped": self.tripped,
+            "global": one(self._global_trip),
+            "accounts": {a: one(t) for a, t in sorted(self._account_trips.items())},
+        }
+
+    def _trip(self, account: int | None, cause: TripCause, detail: str, now_ns: int) -> None:
+        if self._global_trip is not None:
+            return
+        if account is not None and account in self._account_trips:
+            return
+        trip = _Trip(cause, detail, now_ns)
+        if account is None:
+            self._global_trip = trip
+        else:
+            self._account_trips[account] = trip
+        self.trips[cause] += 1
+        self._emit(RiskEvent(RiskEventKind.KILL_SWITCH_TRIPPED, now_ns, account, cause, detail))
+        if self._cancel_all is not None:
+            self._cancel_all(account)
+
+    # --- loss limits and reject bursts -----------------------------------------------------
+
+    def _account_state(self, account: int) -> _AccountState:
+        st = self._accounts.get(account)
+        if st is None:
+            st = self._accounts[account] = _AccountState()
+        return st
+
+    def _check_losses(self, account: int, rules: _AccountRules, now_ns: int) -> None:
+        st = self._account_state(account)
+        equity = self._state.equity(account)
+        day = now_ns // DAY_NS
+        if st.day != day:
+            st.day = day
+            st.day_start_equity = equity
+        if st.peak_equity is None or equity > st.peak_equity:
+            st.peak_equity = equity
+        lim = rules.limits
+        if lim.max_daily_loss is not None:
+            loss = st.day_start_equity - equity
+            if loss >= lim.max_daily_loss:
+                self._trip(
+                    account,
+                    TripCause.MAX_DAILY_LOSS,
+                    f"daily loss {loss} >= max_daily_loss {lim.max_daily_loss}",
+                    now_ns,
+                )
+        if lim.max_drawdown is not None:
+            dd = st.peak_equity - equity
+            if dd >= lim.max_drawdown:
+                self._trip(
+                    account,
+                    TripCause.MAX_DRAWDOWN,
+                    f"drawdown {dd} from peak {st.peak_equity} >= max_drawdown {lim.max_drawdown}",
+                    now_ns,
+                )
+
+    def evaluate(self, now_ns: int) -> None:
+        """Evaluate the loss limits of every known account (after fills, and periodically)."""
+        compiled = self._compiled
+        for account in list(self._accounts):
+            rules = compiled.account(account)
+            if rules.check_losses:
+                self._check_losses(account, rules, now_ns)
+
+    def record_reject(self, account: int, now_ns: int, reason: str = "") -> None:
+        """Count a rejection reported by the venue or broker toward the reject burst."""
+        self._count_reject(account, self._compiled.account(account), now_ns, reason)
+
+    def _count_reject(self, account: int, rules: _AccountRules, now_ns: int, why: str) -> None:
+        burst = rules.limits.reject_burst
+        if burst is None:
+            return
+        st = self._account_state(account)
+        times = st.rejects
+        if times is None or times.maxlen != burst.count:
+            times = st.rejects = deque(maxlen=burst.count)
+        times.append(now_ns)
+        if len(times) == burst.count and times[-1] - times[0] <= burst.window_ns:
+            self._trip(
+                account,
+                TripCause.REJECT_BURST,
+                f"{burst.count} rejects within {burst.window_ns} ns (last: {why})",
+                now_ns,
+            )
+
+    # --- the checks ------------------------------------------------------------------------
+
+    def check(self, request: OrderRequest, now_ns: int) -> RiskReason | None:
+        """Check a new order; None if it may be sent, else the reason (already counted)."""
+        return self._check(
+            request.account,
+            request.symbol,
+            request.side,
+            request.qty,
+            request.price,
+            request.order_type is OrderType.MARKET,
+            now_ns,
+            0,
+            True,
+            request.client_order_id,
+        )
+
+    def check_modify(
+        self, order: Order, new_price: int, new_qty: int, now_ns: int
+    ) -> RiskReason | None:
+        """Check a cancel/replace of ``order`` to ``new_price`` and remaining ``new_qty``.
+
+        The order's current leaves are taken out of the open quantity, and it does not count
+        as a new open order.
+        """
+        req = order.request
+        return self._check(
+            req.account,
+            req.symbol,
+            req.side,
+            new_qty,
+            new_price,
+            req.order_type is OrderType.MARKET,
+            now_ns,
+            order.leaves if order.is_open else 0,
+            False,
+            req.client_order_id,
+        )
+
+    def _reject(
+        self,
+        reason: RiskReason,
+        account: int,
+        rules: _AccountRules | None,
+        symbol: str,
+        coid: int,
+        now_ns: int,
+        detail: str,
+    ) -> RiskReason:
+        self.rejects[reason] += 1
+        if self._on_event is not None:
+            self._emit(
+                RiskEvent(RiskEventKind.REJECT, now_ns, account, reason, detail, symbol, coid)
+            )
+        if rules is not None and reason is not RiskReason.KILL_SWITCH:
+            self._count_reject(account, rules, now_ns, reason)
+        return reason
+
+    def _check(
+        self,
+        account: int,
+        symbol: str,
+        side: Side,
+        qty: int,
+        price: int,
+        market: bool,
+        now_ns: int,
+        replaced_leaves: int,
+        new_order: bool,
+        coid: int,
+    ) -> RiskReason | None:
+        self.checks += 1
+        compiled = self._compiled
+        sym = compiled.symbols.get(symbol)
+        if sym is None:
+            return self._reject(
+                RiskReason.UNKNOWN_SYMBOL, account, None, symbol, coid, now_ns, "no instrument"
+            )
+        if (
+            isinstance(qty, bool)
+            or not isinstance(qty, int)
+            or qty <= 0
+            or not isinstance(price, int)
+            or (not market and price <= 0)
+        ):
+            return self._reject(
+                RiskReason.INVALID_ORDER,
+                account,
+                None,
+                symbol,
+                coid,
+                now_ns,
+                f"qty {qty!r}, price {price!r}",
+            )
+        rules = compiled.accounts.get(account) or compiled.account(account)
+        if rules.check_losses and self.loss_check_on_order:
+            self._check_losses(account, rules, now_ns)
+        state = self._state
+        buy = side is Side.BUY
+        reducing_only = self._global_trip is not None or account in self._account_trips
+        open_same = 0
+        if reducing_only:
+            open_same = state.open_qty(account, symbol, side) - replaced_leaves
+            pos = state.position(account, symbol)
+            if not (
+                (pos < 0 and qty + open_same <= -pos)
+                if buy
+                else (pos > 0 and qty + open_same <= pos)
+            ):
+                return self._reject(
+                    RiskReason.KILL_SWITCH,
+                    account,
+                    rules,
+                    symbol,
+                    coid,
+                    now_ns,
+                    f"kill switch tripped: only reducing orders (position {pos}, "
+                    f"open {open_same} on {side}, order {qty})",
+                )
+        if sym.max_qty is not None and qty > sym.max_qty:
+            return self._reject(
+                RiskReason.MAX_ORDER_QTY,
+                account,
+                rules,
+                symbol,
+                coid,
+                now_ns,
+                f"qty {qty} > max_order_qty {sym.max_qty}",
+            )
+        need_book = (
+            sym.notional_max is not None
+            or (sym.has_band and not market)
+            or (rules.exposure_max is not None and not reducing_only)
+        )
+        bid = ask = mid2 = 0
+        if need_book:
+            bba = state.best_bid_ask(symbol)
+            if bba is None:
+                return self._reject(
+                    RiskReason.NO_REFERENCE_PRICE,
+                    account,
+                    rules,
+                    symbol,
+                    coid,
+                    now_ns,
+                    "the book has no bid or no ask",
+                )
+            bid, ask = bba
+            mid2 = bid + ask
+            self._mid2[symbol] = mid2
+        if sym.notional_max is not None:
+            ref = price if not market else (ask if buy else bid)
+            if ref * qty > sym.notional_max:
+                return self._reject(
+                    RiskReason.MAX_ORDER_NOTIONAL,
+                    account,
+                    rules,
+                    symbol,
+                    coid,
+                    now_ns,
+                    f"price {ref} x qty {qty} = {ref * qty} tick-lots > "
+                    f"{sym.notional_max} (max_order_notional)",
+                )
+        if sym.has_band and not market:
+            dist = 2 * price - mid2
+            if dist < 0:
+                dist = -dist
+            if dist * 10_000 * sym.band_den > sym.band_num * mid2:
+                return self._reject(
+                    RiskReason.PRICE_BAND,
+                    account,
+                    rules,
+                    symbol,
+                    coid,
+                    now_ns,
+                    f"price {price} is {dist * 5_000 / mid2:.1f} bps from mid {mid2 / 2} "
+                    f"(band {Fraction(sym.band_num, sym.band_den)} bps)",
+                )
+        if not reducing_only and (sym.max_pos is not None or rules.exposure_max is not None):
+            open_same = state.open_qty(account, symbol, side) - replaced_leaves
+            pos = state.position(account, symbol)
+            after = pos + open_same + qty if buy else pos - open_same - qty
+            if sym.max_pos is not None and (after > sym.max_pos or -after > sym.max_pos):
+                return self._reject(
+                    RiskReason.MAX_POSITION,
+                    account,
+                    rules,
+                    symbol,
+                    coid,
+                    now_ns,
+                    f"position {pos} with open {open_same} and order {qty} on {side} -> {after}, "
+                    f"beyond max_position {sym.max_pos}",
+                )
+            if rules.exposure_max is not None and abs(after) > abs(pos):
+                reason = self._exposure(account, symbol, after, mid2, sym, rules)
+                if reason is not None:
+                    return self._reject(
+                        reason, account, rules, symbol, coid, now_ns, "gross exposure"
+                    )
+        lim = rules.limits
+        if (
+            new_order
+            and lim.max_open_orders is not None
+            and state.open_order_count(account) >= lim.max_open_orders
+        ):
+            return self._reject(
+                RiskReason.MAX_OPEN_ORDERS,
+                account,
+                rules,
+                symbol,
+                coid,
+                now_ns,
+                f"{state.open_order_count(account)} open orders, max_open_orders "
+                f"{lim.max_open_orders}",
+            )
+        if rules.rate_cost:
+            st = self._accounts.get(account) or self._account_state(account)
+            tokens = st.tokens
+            if tokens < 0:
+                tokens = rules.rate_cap
+            elif now_ns > st.tokens_ns:
+                tokens += (now_ns - st.tokens_ns) * rules.rate_gain
+                if tokens > rules.rate_cap:
+                    tokens = rules.rate_cap
+            if now_ns > st.tokens_ns:
+                st.tokens_ns = now_ns
+            if tokens < rules.rate_cost:
+                st.tokens = tokens
+                return self._reject(
+                    RiskReason.RATE_LIMIT,
+                    account,
+                    rules,
+                    symbol,
+                    coid,
+                    now_ns,
+                    f"token bucket empty ({lim.rate_limit})",
+                )
+            st.tokens = tokens - rules.rate_cost
+        self.passed += 1
+        return None
+
+    def _exposure(
+        self,
+        account: int,
+        symbol: str,
+        after: int,
+        mid2: int,
+        sym: _SymbolRules,
+        rules: _AccountRules,
+    ) -> RiskReason | None:
+        compiled = self._compiled
+        total = abs(after) * mid2 * sym.exposure_k
+        for other, pos in self._state.positions(account).items():
+            if other == symbol or pos == 0:
+                continue
+            rules_o = compiled.symbols.get(other)
+            if rules_o is None:
+                return RiskReason.UNKNOWN_SYMBOL
+            bba = self._state.best_bid_ask(other)
+            if bba is not None:
+                m2 = bba[0] + bba[1]
+                self._mid2[other] = m2
+            else:
+                m2 = self._mid2.get(other, 0)
+                if not m2:
+                    return RiskReason.NO_REFERENCE_PRICE
+            total += abs(pos) * m2 * rules_o.exposure_k
+        assert rules.exposure_max is not None
+        if total > rules.exposure_max:
+            return RiskReason.MAX_GROSS_EXPOSURE
+        return None
+
+    def gross_exposure(self, account: int) -> Decimal:
+        """The account's gross exposure (sum of |position| * mid), for reports."""
+        compiled = self._compiled
+        total = 0
+        for symbol, pos in self._state.positions(account).items():
+            rules = compiled.symbols.get(symbol)
+            if rules is None or pos == 0:
+                continue
+            bba = self._state.best_bid_ask(symbol)
+            m2 = bba[0] + bba[1] if bba is not None else self._mid2.get(symbol, 0)
+            total += abs(pos) * m2 * rules.exposure_k
+        return Decimal(total) * Decimal(10) ** compiled.exp_e / 2
+
+    def _emit(self, event: RiskEvent) -> None:
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def stats(self) -> dict[str, object]:
+        """Counters for metrics and the summary."""
+        return {
+            "checks": self.checks,
+            "passed": self.passed,
+            "rejects": {r.value: n for r, n in self.rejects.items()},
+            "trips": {c.value: n for c, n in self.trips.items()},
+            "kill_switch": self.kill_switch_state(),
+        }
