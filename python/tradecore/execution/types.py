@@ -6,13 +6,22 @@ clients (the paper broker, the venue client) answer with :class:`OrderEvent` val
 portfolio and the store consume :class:`Fill`. Prices are integer ticks and quantities integer
 lots of the symbol's :class:`~tradecore.instrument.Instrument`; money (fees, P&L, notional) is
 ``decimal.Decimal`` in the quote currency. No binary floats anywhere.
+
+The frozen value types (:class:`OrderRequest`, :class:`OrderEvent`, :class:`Fill`) are built on
+every order and every report, so their ``__init__`` is replaced by one that stores the fields
+through the slot descriptors directly (about twice as fast as the dataclass's frozen
+``__init__``, which goes through ``object.__setattr__`` per field). Same signature, defaults,
+frozenness, equality and hashing; :func:`_fast_frozen_init` checks the classes it is given.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from tradecore.enums import OrderType, Side, TimeInForce
 
@@ -40,12 +49,13 @@ class OrderStatus(enum.StrEnum):
 
     @property
     def is_open(self) -> bool:
-        """True while the order can still trade."""
-        return self in (
-            OrderStatus.NEW,
-            OrderStatus.ACKNOWLEDGED,
-            OrderStatus.PARTIALLY_FILLED,
-        )
+        """True while the order can still trade (NEW, ACKNOWLEDGED, PARTIALLY_FILLED)."""
+        return self in _OPEN_STATUSES
+
+
+_OPEN_STATUSES = frozenset(
+    (OrderStatus.NEW, OrderStatus.ACKNOWLEDGED, OrderStatus.PARTIALLY_FILLED)
+)
 
 
 class OrderEventKind(enum.StrEnum):
@@ -57,6 +67,9 @@ class OrderEventKind(enum.StrEnum):
     CANCELLED = "CANCELLED"
     REPLACED = "REPLACED"
     EXPIRED = "EXPIRED"
+    # A cancel or modify that could not be applied (the order had already filled, been
+    # cancelled, or was unknown); the order itself is unchanged.
+    CANCEL_REJECTED = "CANCEL_REJECTED"
 
 
 class Liquidity(enum.StrEnum):
@@ -104,6 +117,8 @@ class Order:
     created_ns: int = 0
     updated_ns: int = 0
     events: list[OrderEvent] = field(default_factory=list)
+    pending_cancel: bool = False  # a cancel was sent and not answered yet
+    pending_replace: bool = False  # a modify was sent and not answered yet
 
     @property
     def client_order_id(self) -> int:
@@ -133,7 +148,8 @@ class OrderEvent:
     Fields follow the venue's ExecutionReport (docs/protocol.md): for ACCEPTED ``qty`` is the
     order quantity; for FILL ``price``/``qty`` are the trade's and ``leaves`` the remainder; for
     CANCELLED/EXPIRED ``qty`` is the quantity taken off; for REPLACED the new price and
-    remaining quantity; for REJECTED the request's values and a ``reason``. ``fee`` is the
+    remaining quantity; for REJECTED the request's values and a ``reason``; for CANCEL_REJECTED
+    the refused cancel/modify (``qty``/``leaves`` 0, ``reason`` why). ``fee`` is the
     fee of a FILL in quote currency (negative = rebate). ``event_id`` is unique per execution
     client and lets the order manager drop duplicates.
     """
@@ -169,3 +185,43 @@ class Fill:
     ts_ns: int
     fill_id: int
     strategy: str = ""
+
+
+_T = TypeVar("_T")
+
+
+def _fast_frozen_init(cls: type[_T]) -> type[_T]:
+    """Give a frozen, slotted dataclass an ``__init__`` that sets slots via their descriptors.
+
+    Only for classes whose fields are all init fields with plain defaults (no factories, no
+    ``__post_init__``); anything else is left alone by raising at import time.
+    """
+    params = dataclasses.fields(cls)  # type: ignore[arg-type]
+    if hasattr(cls, "__post_init__") or not hasattr(cls, "__slots__"):
+        raise TypeError(f"{cls.__name__}: fast init needs slots and no __post_init__")
+    env: dict[str, Any] = {}
+    args: list[str] = []
+    body: list[str] = []
+    for f in params:
+        if not f.init or f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: fast init needs plain init fields")
+        if f.default is dataclasses.MISSING:
+            args.append(f.name)
+        else:
+            env[f"_d_{f.name}"] = f.default
+            args.append(f"{f.name}=_d_{f.name}")
+        env[f"_s_{f.name}"] = getattr(cls, f.name).__set__
+        body.append(f"    _s_{f.name}(self, {f.name})")
+    src = f"def __init__(self, {', '.join(args)}):\n" + "\n".join(body) + "\n"
+    namespace: dict[str, Callable[..., None]] = {}
+    exec(src, env, namespace)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    type.__setattr__(cls, "__init__", init)
+    return cls
+
+
+for _cls in (OrderRequest, OrderEvent, Fill):
+    _fast_frozen_init(_cls)
+del _cls

@@ -1,0 +1,452 @@
+"""Positions, cash and P&L per account and symbol, exact (integers, Fraction, Decimal).
+
+Owns: for each ``(account, symbol)`` the signed position in lots, its cost basis, realized
+P&L and fees; for each account its cash and its equity curve; for each symbol its mark (the
+mid of the last book seen, or a price set explicitly). Each symbol's
+:class:`~tradecore.instrument.Instrument` turns ``ticks * lots`` into money:
+``money = ticks * lots * tick_size * lot_size`` (quote currency).
+
+Bookkeeping (average cost):
+
+- ``cost`` is the signed cost basis of the open position in tick-lots (``sum(price * signed
+  qty)`` of the lots still open), an ``int`` or an exact :class:`fractions.Fraction` once a
+  partial close leaves a fractional average; ``avg_price_ticks = cost / qty``.
+- A fill in the direction of the position (or from flat) adds ``price * qty`` to ``cost``.
+- A fill against the position closes ``c = min(|fill|, |position|)`` lots at the average:
+  ``realized += sign(position) * c * (price - avg)``; the remainder, if any, opens a new
+  position at the fill price.
+- ``cash -= price * signed_qty * unit + fee`` on every fill (a buy spends, a sell receives);
+  fees are also summed per position (negative fee = rebate).
+- ``unrealized = qty * mark - cost`` (zero while the symbol has no mark);
+  ``market value = qty * mark`` (``cost`` while unmarked).
+- ``equity = cash + sum(market values)``. Invariant (exact, tested by a property test):
+  ``equity == initial cash + realized + unrealized - fees``.
+
+Exactness: tick-lot amounts are integers or Fractions, cash and fees are Decimal computed with
+a 60-digit context that traps any rounding. Views convert Fractions to Decimal money exactly
+when the value has a finite decimal expansion (always, for marks at mid and integer fills,
+except after partial closes at fractional averages), otherwise rounded half-even to 34
+significant digits; the ``*_ticklots`` fields keep the exact Fraction.
+
+Fills are idempotent per ``(account, fill_id)``: a fill seen twice is ignored and counted.
+
+Cost: a fill is a few integer/Fraction operations (a few microseconds); a view of an account
+is O(its positions). Not on the tick-to-trade path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation, Overflow
+from fractions import Fraction
+
+from tradecore.enums import Side
+from tradecore.errors import UsageError
+from tradecore.execution.types import Fill, Order
+from tradecore.instrument import Instrument
+from tradecore.marketdata.events import BookUpdate
+
+__all__ = [
+    "AccountView",
+    "EquitySample",
+    "Portfolio",
+    "PositionRecord",
+    "PositionView",
+]
+
+_MONEY = Context(prec=60, traps=[InvalidOperation, Inexact, Overflow])
+_ROUND = Context(prec=34, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, Overflow])
+_ZERO = Decimal(0)
+_BUY = Side.BUY
+
+TickLots = int | Fraction
+
+
+def _money(ticklots: TickLots, unit: Decimal) -> Decimal:
+    """``ticklots * unit`` as Decimal: exact for terminating values, else 34 digits."""
+    if isinstance(ticklots, int):
+        return _MONEY.multiply(Decimal(ticklots), unit)
+    num, den = ticklots.numerator, ticklots.denominator
+    scaled = _MONEY.multiply(Decimal(num), unit)
+    if den == 1:
+        return scaled
+    twos = fives = 0
+    d = den
+    while d % 2 == 0:
+        d //= 2
+        twos += 1
+    while d % 5 == 0:
+        d //= 5
+        fives += 1
+    if d == 1:
+        # den = 2**twos * 5**fives divides 10**m: num / den = num * (10**m // den) / 10**m.
+        m = max(twos, fives)
+        factor = Decimal(10**m // den)
+        return _MONEY.scaleb(_MONEY.multiply(scaled, factor), -m)
+    return _ROUND.divide(scaled, Decimal(den))
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    """One position, as of the call (money in the quote currency)."""
+
+    account: int
+    symbol: str
+    qty: int  # signed lots: > 0 long, < 0 short
+    avg_price_ticks: Fraction | None  # None when flat
+    avg_price: Decimal | None
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+    market_value: Decimal
+    mark_ticks: Fraction | None
+    realized_ticklots: Fraction
+    unrealized_ticklots: Fraction
+    volume: int  # lots traded
+    fills: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """One account's totals, as of the call."""
+
+    account: int
+    cash: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+    equity: Decimal
+    gross_exposure: Decimal  # sum |market value|
+    net_exposure: Decimal  # sum market value
+
+
+@dataclass(frozen=True, slots=True)
+class EquitySample:
+    """One point of an account's equity curve."""
+
+    ts_ns: int
+    account: int
+    equity: Decimal
+    cash: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRecord:
+    """A position as the store keeps it (exact): restore with :meth:`Portfolio.restore`."""
+
+    account: int
+    symbol: str
+    qty: int
+    cost_ticklots: Fraction
+    realized_ticklots: Fraction
+    fees: Decimal
+    volume: int = 0
+    fills: int = 0
+
+
+class _Position:
+    __slots__ = ("cost", "fees", "fills", "qty", "realized", "volume")
+
+    def __init__(self) -> None:
+        self.qty = 0
+        self.cost: TickLots = 0
+        self.realized: TickLots = 0
+        self.fees = _ZERO
+        self.volume = 0
+        self.fills = 0
+
+
+class Portfolio:
+    """Positions and P&L of every account; feed it fills and marks."""
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        initial_cash: Decimal | int | Mapping[int, Decimal | int] = 0,
+    ) -> None:
+        self._inst: dict[str, Instrument] = {}
+        self._unit: dict[str, Decimal] = {}
+        for inst in instruments:
+            self.add_instrument(inst)
+        self._default_cash = _ZERO
+        self._initial: dict[int, Decimal] = {}
+        if isinstance(initial_cash, Mapping):
+            for acc, amount in initial_cash.items():
+                self._initial[acc] = self._check_cash(amount, f"initial_cash[{acc}]")
+        else:
+            self._default_cash = self._check_cash(initial_cash, "initial_cash")
+        self._cash: dict[int, Decimal] = dict(self._initial)
+        self._pos: dict[int, dict[str, _Position]] = {}
+        self._marks: dict[str, Fraction] = {}
+        self._curve: dict[int, list[EquitySample]] = {}
+        self._fill_ids: set[tuple[int, int]] = set()
+        self.duplicate_fills = 0
+
+    @staticmethod
+    def _check_cash(amount: object, what: str) -> Decimal:
+        if isinstance(amount, bool) or not isinstance(amount, Decimal | int):
+            raise UsageError(f"{what} must be a Decimal or int, got {type(amount).__name__}")
+        d = Decimal(amount)
+        if not d.is_finite():
+            raise UsageError(f"{what} must be finite, got {amount}")
+        return d
+
+    def add_instrument(self, instrument: Instrument) -> None:
+        """Make ``instrument.symbol`` tradable (its tick and lot size price the positions)."""
+        if not isinstance(instrument, Instrument):
+            raise UsageError(f"instruments must be Instrument values, got {instrument!r}")
+        self._inst[instrument.symbol] = instrument
+        self._unit[instrument.symbol] = _MONEY.multiply(instrument.tick_size, instrument.lot_size)
+
+    def _account(self, account: int) -> dict[str, _Position]:
+        positions = self._pos.get(account)
+        if positions is None:
+            positions = self._pos[account] = {}
+            if account not in self._cash:
+                self._initial[account] = self._default_cash
+                self._cash[account] = self._default_cash
+        return positions
+
+    def open_account(self, account: int, cash: Decimal | int | None = None) -> None:
+        """Start tracking ``account`` (with ``cash``, else the default initial cash)."""
+        if cash is not None:
+            amount = self._check_cash(cash, f"cash of account {account}")
+            self._initial[account] = amount
+            self._cash[account] = amount
+        self._account(account)
+
+    # ------------------------------------------------------------------ updates
+
+    def on_fill(self, fill: Fill, order: Order | None = None) -> None:
+        """Apply one fill (usable directly as an order-manager fill listener)."""
+        unit = self._unit.get(fill.symbol)
+        if unit is None:
+            raise UsageError(
+                f"fill {fill.fill_id} of account {fill.account}: unknown symbol "
+                f"{fill.symbol!r} (no Instrument given to the portfolio)"
+            )
+        key = (fill.account, fill.fill_id)
+        if key in self._fill_ids:
+            self.duplicate_fills += 1
+            return
+        self._fill_ids.add(key)
+        positions = self._account(fill.account)
+        pos = positions.get(fill.symbol)
+        if pos is None:
+            pos = positions[fill.symbol] = _Position()
+        signed = fill.qty if fill.side is _BUY else -fill.qty
+        price = fill.price
+        qty = pos.qty
+        if qty == 0 or (qty > 0) == (signed > 0):
+            pos.qty = qty + signed
+            pos.cost = pos.cost + price * signed
+        else:
+            sign = 1 if qty > 0 else -1
+            closing = min(abs(signed), abs(qty))
+            avg = Fraction(pos.cost) / qty
+            pos.realized = pos.realized + sign * closing * (price - avg)
+            remaining = qty - sign * closing
+            opening = abs(signed) - closing
+            if opening:
+                pos.qty = -sign * opening
+                pos.cost = price * pos.qty
+            else:
+                pos.qty = remaining
+                cost = avg * remaining
+                pos.cost = cost.numerator if cost.denominator == 1 else cost
+        if isinstance(pos.realized, Fraction) and pos.realized.denominator == 1:
+            pos.realized = pos.realized.numerator
+        pos.fees = _MONEY.add(pos.fees, fill.fee)
+        pos.volume += fill.qty
+        pos.fills += 1
+        flow = _MONEY.multiply(Decimal(price * signed), unit)
+        self._cash[fill.account] = _MONEY.subtract(
+            _MONEY.subtract(self._cash[fill.account], flow), fill.fee
+        )
+
+    def mark(self, symbol: str, bid: int | None, ask: int | None) -> None:
+        """Mark ``symbol`` at the mid of ``bid`` and ``ask`` ticks (or the one given)."""
+        if bid is not None and ask is not None:
+            self._marks[symbol] = Fraction(bid + ask, 2)
+        elif bid is not None:
+            self._marks[symbol] = Fraction(bid)
+        elif ask is not None:
+            self._marks[symbol] = Fraction(ask)
+
+    def mark_price(self, symbol: str, ticks: int | Fraction) -> None:
+        """Mark ``symbol`` at ``ticks`` exactly (for example the last trade)."""
+        self._marks[symbol] = Fraction(ticks)
+
+    def on_book(self, update: BookUpdate) -> None:
+        """Mark ``update.symbol`` at the mid of its book."""
+        bb = update.book.best_bid()
+        ba = update.book.best_ask()
+        self.mark(update.symbol, bb[0] if bb else None, ba[0] if ba else None)
+
+    # ------------------------------------------------------------------ views
+
+    def position_qty(self, account: int, symbol: str) -> int:
+        """Signed lots of ``account`` in ``symbol`` (0 if none); the cheap accessor."""
+        positions = self._pos.get(account)
+        if positions is None:
+            return 0
+        pos = positions.get(symbol)
+        return pos.qty if pos is not None else 0
+
+    def mark_of(self, symbol: str) -> Fraction | None:
+        """The current mark of ``symbol`` in ticks, or None."""
+        return self._marks.get(symbol)
+
+    def _view(self, account: int, symbol: str, pos: _Position) -> PositionView:
+        unit = self._unit[symbol]
+        mark = self._marks.get(symbol)
+        value: TickLots = pos.cost if mark is None else pos.qty * mark
+        unreal = Fraction(value) - pos.cost
+        avg = Fraction(pos.cost) / pos.qty if pos.qty else None
+        inst = self._inst[symbol]
+        return PositionView(
+            account=account,
+            symbol=symbol,
+            qty=pos.qty,
+            avg_price_ticks=avg,
+            avg_price=_money(avg, inst.tick_size) if avg is not None else None,
+            realized_pnl=_money(pos.realized, unit),
+            unrealized_pnl=_money(unreal, unit),
+            fees=pos.fees,
+            market_value=_money(value, unit),
+            mark_ticks=mark,
+            realized_ticklots=Fraction(pos.realized),
+            unrealized_ticklots=unreal,
+            volume=pos.volume,
+            fills=pos.fills,
+        )
+
+    def position(self, account: int, symbol: str) -> PositionView:
+        """The position of ``account`` in ``symbol`` (flat if it never traded it)."""
+        if symbol not in self._unit:
+            raise UsageError(f"unknown symbol {symbol!r} (no Instrument given to the portfolio)")
+        positions = self._pos.get(account, {})
+        return self._view(account, symbol, positions.get(symbol) or _Position())
+
+    def positions(self, account: int | None = None) -> list[PositionView]:
+        """Every position ever opened (of ``account``, if given), flat ones included."""
+        accounts = [account] if account is not None else sorted(self._pos)
+        return [
+            self._view(acc, sym, pos)
+            for acc in accounts
+            for sym, pos in sorted(self._pos.get(acc, {}).items())
+        ]
+
+    def accounts(self) -> list[int]:
+        """Accounts known to the portfolio."""
+        return sorted(set(self._cash) | set(self._pos))
+
+    def account(self, account: int) -> AccountView:
+        """Totals of ``account``."""
+        cash = self._cash.get(account, self._default_cash)
+        realized = _ZERO
+        unrealized = _ZERO
+        fees = _ZERO
+        gross = _ZERO
+        net = _ZERO
+        for view in self.positions(account):
+            realized = _MONEY.add(realized, view.realized_pnl)
+            unrealized = _MONEY.add(unrealized, view.unrealized_pnl)
+            fees = _MONEY.add(fees, view.fees)
+            gross = _MONEY.add(gross, abs(view.market_value))
+            net = _MONEY.add(net, view.market_value)
+        return AccountView(
+            account=account,
+            cash=cash,
+            realized_pnl=realized,
+            unrealized_pnl=unrealized,
+            fees=fees,
+            equity=_MONEY.add(cash, net),
+            gross_exposure=gross,
+            net_exposure=net,
+        )
+
+    def cash(self, account: int) -> Decimal:
+        """Cash of ``account``."""
+        return self._cash.get(account, self._default_cash)
+
+    def initial_cash(self, account: int) -> Decimal:
+        """Cash ``account`` started with."""
+        return self._initial.get(account, self._default_cash)
+
+    def equity(self, account: int) -> Decimal:
+        """Cash plus the market value of every position of ``account``."""
+        return self.account(account).equity
+
+    def sample(self, ts_ns: int) -> list[EquitySample]:
+        """Append one equity sample per account at ``ts_ns``; returns them."""
+        out = []
+        for acc in self.accounts():
+            view = self.account(acc)
+            s = EquitySample(
+                ts_ns=ts_ns,
+                account=acc,
+                equity=view.equity,
+                cash=view.cash,
+                realized_pnl=view.realized_pnl,
+                unrealized_pnl=view.unrealized_pnl,
+                fees=view.fees,
+            )
+            self._curve.setdefault(acc, []).append(s)
+            out.append(s)
+        return out
+
+    def equity_curve(self, account: int) -> list[EquitySample]:
+        """Samples of ``account`` so far, oldest first."""
+        return list(self._curve.get(account, ()))
+
+    # ------------------------------------------------------------------ persistence
+
+    def snapshot(self) -> list[PositionRecord]:
+        """Exact records of every position, for the store."""
+        return [
+            PositionRecord(
+                account=acc,
+                symbol=sym,
+                qty=pos.qty,
+                cost_ticklots=Fraction(pos.cost),
+                realized_ticklots=Fraction(pos.realized),
+                fees=pos.fees,
+                volume=pos.volume,
+                fills=pos.fills,
+            )
+            for acc in sorted(self._pos)
+            for sym, pos in sorted(self._pos[acc].items())
+        ]
+
+    def restore(
+        self,
+        records: Iterable[PositionRecord],
+        cash: Mapping[int, Decimal] | None = None,
+        initial_cash: Mapping[int, Decimal] | None = None,
+    ) -> None:
+        """Load positions (and account cash) saved by :meth:`snapshot` (at start-up)."""
+        for acc, amount in (initial_cash or {}).items():
+            self._initial[acc] = self._check_cash(amount, f"initial cash of account {acc}")
+        for acc, amount in (cash or {}).items():
+            self._cash[acc] = self._check_cash(amount, f"cash of account {acc}")
+        for rec in records:
+            if rec.symbol not in self._unit:
+                raise UsageError(
+                    f"restore: position of account {rec.account} in unknown symbol "
+                    f"{rec.symbol!r} (no Instrument given to the portfolio)"
+                )
+            pos = _Position()
+            pos.qty = rec.qty
+            cost = Fraction(rec.cost_ticklots)
+            pos.cost = cost.numerator if cost.denominator == 1 else cost
+            realized = Fraction(rec.realized_ticklots)
+            pos.realized = realized.numerator if realized.denominator == 1 else realized
+            pos.fees = rec.fees
+            pos.volume = rec.volume
+            pos.fills = rec.fills
+            self._account(rec.account)[rec.symbol] = pos

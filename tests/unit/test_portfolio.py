@@ -1,0 +1,169 @@
+"""Portfolio: hand-worked positions and P&L, and the conservation property."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tradecore.enums import Side
+from tradecore.errors import UsageError
+from tradecore.execution import DictL2Book, Fill, Liquidity, Portfolio
+from tradecore.instrument import Instrument
+from tradecore.marketdata.events import BookUpdate
+
+SYM = "BTCUSDT"
+INST = Instrument(SYM, tick_size="0.01", lot_size="0.001")  # 1 tick-lot = 0.00001 USDT
+UNIT = Decimal("0.00001")
+
+
+def fill(side: Side, qty: int, price: int, fid: int, fee: str = "0", account: int = 1) -> Fill:
+    return Fill(account, SYM, fid, side, price, qty, Liquidity.TAKER, Decimal(fee), fid, fid)
+
+
+def test_long_then_partial_close_then_flip_short() -> None:
+    pf = Portfolio([INST], initial_cash=Decimal(100))
+    pf.on_fill(fill(Side.BUY, 10, 100_00, 1, fee="0.01"))
+    pf.on_fill(fill(Side.BUY, 20, 103_00, 2, fee="0.02"))
+    p = pf.position(1, SYM)
+    # avg = (10 * 10000 + 20 * 10300) / 30 = 10200 ticks = 102.00
+    assert (p.qty, p.avg_price_ticks, p.avg_price) == (30, Fraction(10200), Decimal("102.00"))
+    # Sell 40 at 104.00: closes 30 (realized 30 * 200 ticks-lots = 6000 -> 0.06), opens -10.
+    pf.on_fill(fill(Side.SELL, 40, 104_00, 3, fee="0.03"))
+    p = pf.position(1, SYM)
+    assert p.qty == -10
+    assert p.avg_price_ticks == 10400
+    assert p.realized_pnl == Decimal("0.06")
+    assert p.fees == Decimal("0.06")
+    # Cash: 100 - (100000 + 206000) * UNIT + 40 * 10400 * UNIT - 0.06
+    #     = 100 - 3.06 + 4.16 - 0.06 = 101.04
+    assert pf.cash(1) == Decimal("101.04")
+    # Mark at mid of 103.00 / 103.02 = 103.01: short 10 from 104.00 gains 10 * 99 tick-lots.
+    pf.mark(SYM, 103_00, 103_02)
+    p = pf.position(1, SYM)
+    assert p.unrealized_pnl == Decimal("0.00990")
+    acct = pf.account(1)
+    assert acct.equity == Decimal("101.04") - 10 * 10301 * UNIT
+    assert acct.equity == Decimal(100) + acct.realized_pnl + acct.unrealized_pnl - acct.fees
+
+
+def test_fractional_average_is_exact() -> None:
+    pf = Portfolio([INST])
+    pf.on_fill(fill(Side.BUY, 1, 100, 1))
+    pf.on_fill(fill(Side.BUY, 2, 101, 2))
+    p = pf.position(1, SYM)
+    assert p.avg_price_ticks == Fraction(302, 3)  # 100.666... ticks: not a float, not rounded
+    pf.on_fill(fill(Side.SELL, 1, 102, 3))
+    p = pf.position(1, SYM)
+    assert p.realized_ticklots == Fraction(4, 3)
+    assert p.avg_price_ticks == Fraction(302, 3)  # closing at the average keeps it
+    pf.on_fill(fill(Side.SELL, 2, 99, 4))
+    p = pf.position(1, SYM)
+    # Total: bought 302, sold 102 + 198 = 300 -> -2 tick-lots.
+    assert p.qty == 0 and p.realized_ticklots == -2
+    assert p.realized_pnl == Decimal("-0.00002")
+
+
+def test_duplicate_fill_ids_are_ignored() -> None:
+    pf = Portfolio([INST])
+    f = fill(Side.BUY, 1, 100, 1)
+    pf.on_fill(f)
+    pf.on_fill(f)
+    assert pf.position_qty(1, SYM) == 1
+    assert pf.duplicate_fills == 1
+
+
+def test_mark_from_book_and_equity_curve() -> None:
+    pf = Portfolio([INST], initial_cash={1: Decimal(10), 2: Decimal(20)})
+    pf.on_fill(fill(Side.BUY, 100, 1000, 1))
+    pf.on_book(BookUpdate(SYM, 0, 0, 0, DictL2Book({1010: 1}, {1012: 1})))
+    pf.sample(5)
+    pf.mark(SYM, 990, 990)
+    pf.sample(6)
+    curve = pf.equity_curve(1)
+    # +11 ticks * 100 lots = 1100 tick-lots = 0.011; then -10 * 100 = -0.010.
+    assert [(s.ts_ns, s.equity) for s in curve] == [(5, Decimal("10.011")), (6, Decimal("9.990"))]
+    assert [s.equity for s in pf.equity_curve(2)] == [Decimal(20), Decimal(20)]
+
+
+def test_snapshot_and_restore_round_trip() -> None:
+    pf = Portfolio([INST], initial_cash=Decimal(50))
+    pf.on_fill(fill(Side.BUY, 1, 100, 1, fee="0.001"))
+    pf.on_fill(fill(Side.BUY, 2, 101, 2))
+    pf.on_fill(fill(Side.SELL, 1, 103, 3))
+    pf.mark(SYM, 104, 104)
+    again = Portfolio([INST], initial_cash=Decimal(50))
+    again.restore(pf.snapshot(), cash={1: pf.cash(1)})
+    again.mark(SYM, 104, 104)
+    assert again.position(1, SYM) == pf.position(1, SYM)
+    assert again.account(1) == pf.account(1)
+
+
+def test_bad_input() -> None:
+    with pytest.raises(UsageError, match="initial_cash"):
+        Portfolio([INST], initial_cash=1.5)  # type: ignore[arg-type]
+    pf = Portfolio([INST])
+    bad = Fill(1, "ETHUSDT", 1, Side.BUY, 1, 1, Liquidity.TAKER, Decimal(0), 0, 1)
+    with pytest.raises(UsageError, match="unknown symbol 'ETHUSDT'"):
+        pf.on_fill(bad)
+
+
+fills_strategy = st.lists(
+    st.tuples(
+        st.sampled_from([Side.BUY, Side.SELL]),
+        st.integers(1, 50),  # lots
+        st.integers(9_000, 11_000),  # ticks
+        st.integers(-5, 20),  # fee in 1e-6 USDT (negative = rebate)
+        st.integers(1, 2),  # account
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fills=fills_strategy, mark=st.integers(9_000, 11_000), ask_off=st.integers(0, 3))
+def test_cash_plus_position_value_is_conserved_apart_from_fees(
+    fills: list[tuple[Side, int, int, int, int]], mark: int, ask_off: int
+) -> None:
+    pf = Portfolio([INST], initial_cash=Decimal(1_000))
+    fees = {1: Decimal(0), 2: Decimal(0)}
+    for i, (side, qty, price, fee_micro, account) in enumerate(fills):
+        fee = Decimal(fee_micro) / 1_000_000
+        # Marked at the fill price, a fill changes equity by exactly -fee: cash moves by
+        # -price*qty and the position's value by +price*qty.
+        pf.mark_price(SYM, price)
+        before = pf.equity(account)
+        pf.on_fill(Fill(account, SYM, i, side, price, qty, Liquidity.TAKER, fee, i, i))
+        assert pf.equity(account) == before - fee
+        fees[account] += fee
+    pf.mark(SYM, mark, mark + ask_off)
+    mid = Fraction(2 * mark + ask_off, 2)
+    for account in (1, 2):
+        mine = [f for f in fills if f[4] == account]
+        net_lots = sum(q if s is Side.BUY else -q for s, q, _, _, _ in mine)
+        spent = sum((q if s is Side.BUY else -q) * p for s, q, p, _, _ in mine)
+        view = pf.account(account)
+        # Independent computation: equity = initial + (value of the net position - what was
+        # paid for it) - fees, in exact tick-lots.
+        pnl_ticklots = net_lots * mid - spent
+        expected = Decimal(1_000) + Decimal(pnl_ticklots.numerator) * UNIT / Decimal(
+            pnl_ticklots.denominator
+        )
+        assert view.equity == expected - fees[account]
+        # The average-cost bookkeeping (realized + unrealized, exact tick-lots) agrees with it
+        # exactly; its Decimal views may round a non-terminating average to 34 digits.
+        (pos,) = pf.positions(account) or [pf.position(account, SYM)]
+        pnl_books = (pos.realized_ticklots + pos.unrealized_ticklots) * Fraction(UNIT)
+        assert Fraction(view.equity) == 1_000 + pnl_books - Fraction(view.fees)
+        assert abs(view.realized_pnl + view.unrealized_pnl - (view.equity - 1_000 + view.fees)) < (
+            Decimal("1e-30")
+        )
+        assert view.fees == fees[account]
+        assert pf.position_qty(account, SYM) == net_lots
+        # And no float crept in anywhere.
+        for p in pf.positions(account):
+            assert isinstance(p.realized_pnl, Decimal)
+            assert p.avg_price_ticks is None or isinstance(p.avg_price_ticks, Fraction)
