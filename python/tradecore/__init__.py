@@ -17,6 +17,7 @@ from tradecore._core import (
     OP_MODIFY,
     OP_SUBMIT,
     Event,
+    L2Book,
     OrderBook,
 )
 from tradecore.enums import EventKind, OrderType, Reason, Side, Stp, TimeInForce
@@ -41,6 +42,7 @@ __all__ = [
     "Instrument",
     "InternalError",
     "InvariantError",
+    "L2Book",
     "OffGridError",
     "OrderBook",
     "OrderType",

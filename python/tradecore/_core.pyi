@@ -3,6 +3,8 @@
 Import these names from ``tradecore``, not from here.
 """
 
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any, Final, Literal, final
 
 import numpy as np
@@ -245,3 +247,115 @@ class OrderBook:
 
 def _panic_for_tests(message: str) -> None:
     """Panic inside the Rust panic guard (tests use it to prove the mapping to InternalError)."""
+
+# --- L2Book (crates/py/src/l2.rs) ---
+
+__all__ += ["L2Book", "binance_scan"]
+
+_LevelPair = tuple[int, int]
+
+@final
+class L2Book:
+    """The aggregated (price -> quantity) book of one instrument, for market data.
+
+    Prices are int ticks and quantities int lots. Levels are absolute: setting a level to
+    quantity 0 removes it, and removing a level that is not there is a no-op (normal for
+    exchange feeds). With ``tick_size`` and ``lot_size`` the book also takes the exchange's
+    decimal strings (Binance ``b``/``a`` arrays, REST snapshots) and converts them exactly.
+    Calls that take lists are all or nothing: on any bad level nothing is applied. Satisfies
+    :class:`tradecore.marketdata.events.BookView`.
+    """
+
+    def __new__(
+        cls, tick_size: str | Decimal | None = None, lot_size: str | Decimal | None = None
+    ) -> L2Book:
+        """An empty book; give both grids (positive plain decimals) or neither."""
+
+    @property
+    def tick_size(self) -> str | None:
+        """The tick size as a normalized decimal string (``"0.0001"``), or None."""
+
+    @property
+    def lot_size(self) -> str | None:
+        """The lot size as a normalized decimal string, or None."""
+
+    def set(self, side: _SideArg, price: int, qty: int) -> None:
+        """Set the absolute quantity of one level; 0 removes it."""
+
+    def apply(self, bids: Iterable[Sequence[int]], asks: Iterable[Sequence[int]]) -> None:
+        """Apply ``(price, qty)`` integer pairs to each side; all or nothing."""
+
+    def apply_decimal(
+        self,
+        bids: Iterable[Sequence[str]],
+        asks: Iterable[Sequence[str]],
+        skip_off_grid: bool = False,
+    ) -> int:
+        """Apply ``[price, qty]`` decimal strings to each side (a Binance depth message's
+        ``b`` and ``a``); all or nothing. Returns the number of levels left out (0 unless
+        ``skip_off_grid``).
+
+        Raises :class:`tradecore.errors.OffGridError` for a value off the tick or lot grid
+        (unless ``skip_off_grid``: then that level is left out and counted) and
+        :class:`tradecore.marketdata.errors.FeedFormatError` for anything that is not a plain
+        decimal string (or is out of range); the message names the level (``bids[3] price``).
+        """
+
+    def apply_depth_json(self, text: str, skip_off_grid: bool = False) -> int:
+        """Apply the ``b``/``a`` levels of a whole Binance combined-stream depth message, read
+        from its JSON text in Rust (no Python objects per level); all or nothing, errors as in
+        :meth:`apply_decimal`. ``text`` must be a message :func:`binance_scan` reads as depth
+        (otherwise :class:`~tradecore.marketdata.errors.FeedFormatError`).
+        """
+
+    def replace_decimal(
+        self,
+        bids: Iterable[Sequence[str]],
+        asks: Iterable[Sequence[str]],
+        skip_off_grid: bool = False,
+    ) -> int:
+        """Replace the whole book with a snapshot's decimal levels; all or nothing, like
+        :meth:`apply_decimal`."""
+
+    def price_to_ticks(self, price: str) -> int:
+        """A decimal price string in ticks of this book's grid, exactly (errors as in
+        :meth:`apply_decimal`, naming the value ``price``)."""
+
+    def qty_to_lots(self, qty: str) -> int:
+        """A decimal quantity string in lots of this book's grid, exactly."""
+
+    def best_bid(self) -> _LevelPair | None:
+        """``(price, qty)`` of the best bid, or None."""
+
+    def best_ask(self) -> _LevelPair | None:
+        """``(price, qty)`` of the best ask, or None."""
+
+    def depth(self, n: int = 10) -> tuple[list[_LevelPair], list[_LevelPair]]:
+        """``(bids, asks)``: up to ``n`` levels a side, best first, as (price, qty)."""
+
+    def qty_at(self, side: _SideArg, price: int) -> int:
+        """Quantity at ``price`` on ``side``; 0 when there is no level."""
+
+    def levels(self, side: _SideArg) -> int:
+        """Number of levels on ``side``."""
+
+    def is_crossed(self) -> bool:
+        """True if best bid >= best ask (never after a whole valid message)."""
+
+    def clear(self) -> None:
+        """Remove every level."""
+
+    def __len__(self) -> int:
+        """Number of levels on both sides."""
+
+def binance_scan(text: str) -> tuple[Any, ...] | None:
+    """The fast path's reading of one Binance combined-stream message, without ``json.loads``.
+
+    Returns ``(1, symbol, E, U, u)`` for a depth diff, ``(2, symbol, aggId, p, q, T, m)`` for an
+    aggTrade, ``(3, symbol, u, b, B, a, A)`` for a bookTicker (decimal fields as the original
+    strings), ``(0, stream)`` for any other stream; or ``None`` when the message is not one it
+    reads with certainty (malformed JSON, escapes in strings, a float or negative id, a depth
+    level that is not a pair of plain strings, ...): the caller then uses ``json.loads``.
+    Repeated keys: the last one wins, as in ``json``.
+    """
+
