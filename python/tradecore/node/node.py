@@ -1,0 +1,1460 @@
+"""The trading node: market data -> book -> strategies -> risk -> orders -> broker -> store.
+
+Owns the wiring of one running node and its single-threaded trading loop::
+
+    source (recorded | simulator | live) -> L2 book sync -> BookUpdate / TradeTick / Quote
+      -> paper broker (fills of resting orders) -> strategies (features inside) -> Context
+      -> pre-trade risk -> order manager -> execution client (paper broker) -> reports
+      -> order manager -> portfolio -> store (background writer) + metrics
+
+Threads: everything above runs on the node's thread. Other threads only *ask*: the HTTP
+control endpoints, the config watcher (hot reload of ``[risk]``) and signal handlers put a
+command on :attr:`Node._controls`, which the loop drains between two events (one ``if`` per
+event) or while idle; ``/metrics`` reads copies (see :mod:`tradecore.node.metrics`).
+
+Invariants:
+
+* Strategy callbacks are never re-entered. Reports from the broker can arrive inside a
+  strategy's ``submit`` (zero latency) or inside the broker's own processing; the node applies
+  them to the order manager, portfolio and store at once, but queues the strategies'
+  ``on_fill``/``on_order`` and delivers them when the current callback (or broker call) has
+  returned, fills before the order update of the same report.
+* Every report is stored as one atomic item: the report, the order's new state, and for a
+  fill the fill, the position and the account's cash. So SQLite always agrees with itself,
+  even after SIGKILL (see :mod:`tradecore.store.sqlite`).
+* Client order ids continue after the largest id stored, so a restart never reuses one.
+* Tick-to-trade is the time from reading the market-data message (``recv_ns`` when the source
+  stamps it with ``time.monotonic_ns``; otherwise the node's own stamp taken just before it
+  pulls the event from the source, which includes the parse) to the moment the order is handed
+  to the execution client. Orders sent from timers are not counted.
+* Shutdown (SIGINT/SIGTERM, ``stop()``, end of data, ``--max-events``) lets the current event
+  finish, stops the strategies, stores their state and the final positions, then flushes the
+  store: everything decided is committed. It takes milliseconds, well within a second.
+
+Cost per market event, beyond the parse and the book (the source's): a type dispatch, one
+counter, the broker's ``on_book``/``on_trade``, one call per subscribed strategy; per order:
+one risk check, one ``OrderRequest``, the order manager's ``register``, one store ``put``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from decimal import Context as DecimalContext
+from decimal import Decimal, Inexact, InvalidOperation, Overflow
+from fractions import Fraction
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from prometheus_client.registry import CollectorRegistry
+
+from tradecore.enums import OrderType, Side, TimeInForce
+from tradecore.errors import ConfigError
+from tradecore.execution import (
+    CancelModel,
+    LatencyModel,
+    OrderManager,
+    PaperBroker,
+    PaperBrokerConfig,
+    Portfolio,
+    PositionRecord,
+)
+from tradecore.execution.types import (
+    Fill,
+    Order,
+    OrderEvent,
+    OrderEventKind,
+    OrderRequest,
+    OrderStatus,
+)
+from tradecore.instrument import Instrument
+from tradecore.marketdata.errors import UnknownSymbolError
+from tradecore.marketdata.events import BookUpdate, BookView, MarketEvent, Quote, Resync, TradeTick
+from tradecore.node.clock import Clock, EventClock, Timer, Timers, WallClock
+from tradecore.node.config import ClockMode, LoadedConfig, SourceKind, load_config
+from tradecore.node.control import ControlError, ControlServer
+from tradecore.node.metrics import NodeCollector, NodeStats, PnlRow, StatsSnapshot
+from tradecore.node.sources import NodeSource, open_source
+from tradecore.node.summary import AccountSummary, NodeSummary
+from tradecore.risk import RiskEngine, RiskEvent, RiskEventKind, RiskLimits
+from tradecore.store import (
+    AccountRow,
+    Op,
+    PositionRow,
+    RiskEventRow,
+    Store,
+    StoreError,
+    account_op,
+    cursor_op,
+    fill_op,
+    order_event_op,
+    order_op,
+    position_op,
+    risk_event_op,
+    strategy_state_op,
+)
+from tradecore.strategy import Strategy, create_strategy
+
+__all__ = ["Node", "NodeContext"]
+
+log = logging.getLogger("tradecore.node")
+
+_MS = 1_000_000
+# Money arithmetic (the portfolio's rules): exact, any rounding is an error.
+_MONEY = DecimalContext(prec=60, traps=[InvalidOperation, Inexact, Overflow])
+_HOUSEKEEPING_EVERY = 256  # events between two looks at the wall clock
+_SNAPSHOT_EVERY_NS = 200 * _MS  # metrics snapshot refresh (wall time)
+
+
+@dataclass(slots=True)
+class _StrategySlot:
+    strategy: Strategy
+    ctx: NodeContext
+    account: int
+    orders: int = 0
+    fills: int = 0
+    errors: int = 0
+
+
+class NodeContext:
+    """The :class:`tradecore.strategy.Context` the node gives one strategy (one account)."""
+
+    __slots__ = ("_account", "_logger", "_name", "_node")
+
+    def __init__(self, node: Node, name: str, account: int) -> None:
+        self._node = node
+        self._name = name
+        self._account = account
+        self._logger = logging.getLogger(f"tradecore.strategy.{name}")
+
+    @property
+    def account(self) -> int:
+        return self._account
+
+    @property
+    def strategy_name(self) -> str:
+        return self._name
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self._logger
+
+    def now_ns(self) -> int:
+        return self._node.clock.now_ns()
+
+    def instrument(self, symbol: str) -> Instrument:
+        inst = self._node.instruments.get(symbol)
+        if inst is None:
+            raise UnknownSymbolError(
+                f"strategy {self._name!r}: unknown symbol {symbol!r} (node symbols: "
+                f"{', '.join(sorted(self._node.instruments))})"
+            )
+        return inst
+
+    def book(self, symbol: str) -> BookView | None:
+        return self._node.source.book(symbol)
+
+    def submit_limit(
+        self,
+        symbol: str,
+        side: Side,
+        qty: int,
+        price: int,
+        *,
+        tif: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        tag: str = "",
+    ) -> Order:
+        if type(price) is not int:
+            raise TypeError(f"price must be an int (ticks), got {type(price).__name__}")
+        if price <= 0:
+            raise ValueError(f"price must be > 0 ticks for a LIMIT order, got {price}")
+        return self._node._submit(
+            self, symbol, side, qty, price, OrderType.LIMIT, tif, post_only, tag
+        )
+
+    def submit_market(self, symbol: str, side: Side, qty: int, *, tag: str = "") -> Order:
+        return self._node._submit(
+            self, symbol, side, qty, 0, OrderType.MARKET, TimeInForce.IOC, False, tag
+        )
+
+    def cancel(self, client_order_id: int) -> bool:
+        return self._node._cancel(self._account, client_order_id)
+
+    def modify(self, client_order_id: int, *, price: int, qty: int) -> bool:
+        return self._node._modify(self, client_order_id, price, qty)
+
+    def cancel_all(self, symbol: str | None = None) -> int:
+        return self._node._cancel_all(self._account, symbol)
+
+    def order(self, client_order_id: int) -> Order | None:
+        return self._node.om.get(self._account, client_order_id)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        return self._node.om.open_orders(self._account, symbol)
+
+    def position(self, symbol: str) -> int:
+        return self._node.portfolio.position_qty(self._account, symbol)
+
+    def realized_pnl(self, symbol: str | None = None) -> Decimal:
+        pf = self._node.portfolio
+        if symbol is not None:
+            p = pf.position(self._account, symbol)
+            return p.realized_pnl - p.fees
+        a = pf.account(self._account)
+        return a.realized_pnl - a.fees
+
+    def unrealized_pnl(self, symbol: str | None = None) -> Decimal:
+        node = self._node
+        node._mark_all()
+        pf = node.portfolio
+        if symbol is not None:
+            return pf.position(self._account, symbol).unrealized_pnl
+        return pf.account(self._account).unrealized_pnl
+
+    def equity(self) -> Decimal:
+        self._node._mark_all()
+        return self._node.portfolio.equity(self._account)
+
+    def set_timer(self, name: str, interval_ns: int, *, repeat: bool = True) -> None:
+        node = self._node
+        slot = node._slots_by_name[self._name]
+
+        def fire(deadline: int) -> None:
+            node._strategy_timer(slot, name, deadline)
+
+        node.timers.set(self._name, name, interval_ns, fire, node.clock.now_ns(), repeat=repeat)
+        node._timers_changed()
+
+    def cancel_timer(self, name: str) -> bool:
+        return self._node.timers.cancel(self._name, name)
+
+
+class _RiskState:
+    """The risk engine's view of the node (positions, open orders, books, equity)."""
+
+    __slots__ = ("_node",)
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def position(self, account: int, symbol: str) -> int:
+        return self._node.portfolio.position_qty(account, symbol)
+
+    def positions(self, account: int) -> Mapping[str, int]:
+        return {p.symbol: p.qty for p in self._node.portfolio.positions(account) if p.qty != 0}
+
+    def open_qty(self, account: int, symbol: str, side: Side) -> int:
+        return sum(o.leaves for o in self._node.om.open_orders(account, symbol) if o.side is side)
+
+    def open_order_count(self, account: int) -> int:
+        return self._node.om.open_count(account)
+
+    def best_bid_ask(self, symbol: str) -> tuple[int, int] | None:
+        book = self._node.source.book(symbol)
+        if book is None:
+            return None
+        bid = book.best_bid()
+        ask = book.best_ask()
+        if bid is None or ask is None:
+            return None
+        return bid[0], ask[0]
+
+    def equity(self, account: int) -> Decimal:
+        # Cached: recomputed (with fresh marks) after every fill and on the risk timer, so a
+        # pre-trade check does not rebuild the portfolio's views (tens of microseconds).
+        node = self._node
+        value = node._equity.get(account)
+        if value is None:
+            value = node._equity[account] = node._account_equity(account)
+        return value
+
+
+def _position_row(rec: PositionRecord, ts_ns: int) -> PositionRow:
+    return PositionRow(
+        rec.account,
+        rec.symbol,
+        rec.qty,
+        Fraction(rec.cost_ticklots),
+        Fraction(rec.realized_ticklots),
+        rec.fees,
+        rec.volume,
+        rec.fills,
+        ts_ns,
+    )
+
+
+class Node:
+    """One trading node built from a validated configuration (see the module doc).
+
+    ``Node(loaded)`` builds every part and opens the store; :meth:`run` runs until the data
+    ends, ``max_events`` events were processed, or :meth:`stop` / a signal asks it to stop, and
+    returns the :class:`NodeSummary`. ``source`` replaces the configured source (tests, bench);
+    ``metrics_port`` overrides ``[metrics] port`` (0 = any free port).
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        *,
+        live: bool = False,
+        speed: float | None = None,
+        max_events: int | None = None,
+        source: NodeSource | None = None,
+        metrics_port: int | None = None,
+        out: TextIO | None = None,
+        install_signals: bool = False,
+        watch_config: bool = True,
+    ) -> None:
+        cfg = loaded.config
+        self.loaded = loaded
+        self.config = cfg
+        self.out = out
+        self.name = cfg.node.name
+        self._install_signals = install_signals
+        self._watch_config = watch_config
+        self._max_events = cfg.source.max_events if max_events is None else max_events
+        self.stats = NodeStats()
+        self._stats_messages = self.stats.md_messages
+        self._counts_by_type: dict[type, dict[str, int]] = {}
+        self._t2t = self.stats.tick_to_trade.samples
+        self._controls: deque[tuple[str, dict[str, Any], Future[dict[str, Any]]]] = deque()
+        self._stop_requested = False
+        self._stop_reason = ""
+        self._stamp = 0
+        self._depth = 0  # strategy callbacks on the stack
+        self._in_broker = 0  # broker calls on the stack
+        self._pending: deque[tuple[_StrategySlot, int, Any]] = deque()
+        self._risk_dirty: set[int] = set()  # accounts with a fill since the last evaluation
+        self._kill_changed = False
+        self._equity: dict[int, Decimal] = {}
+        self._marks_dirty: set[str] = set()  # symbols whose book changed since the last mark
+        self._held: dict[int, set[str]] = {}  # symbols each account has had a position in
+        # Writes decided since the last commit point, put as one atomic store item there.
+        self._batch: list[Op] = []
+        self._dirty_orders: dict[tuple[int, int], Order] = {}
+        self._dirty_positions: set[tuple[int, str]] = set()
+        self._started_mono = 0
+        self._elapsed_s = 0.0
+        self.control_url = ""
+        self._control: ControlServer | None = None
+        self._watcher: threading.Thread | None = None
+        self._watch_stop = threading.Event()
+        self._closed = False
+        self._next_snapshot_mono = 0
+        self._restored_positions = 0
+        self._restored_orders = 0
+        self._notes: list[str] = []
+        self.run_id = 0
+
+        # The source first: it knows the instruments (exchangeInfo).
+        self.source: NodeSource = (
+            source if source is not None else open_source(loaded, live=live, speed=speed)
+        )
+        self.instruments: dict[str, Instrument] = {}
+        self._units: dict[str, Decimal] = {}
+        for sym in cfg.node.symbols:
+            inst = self.source.instruments.get(sym)
+            if inst is None:
+                self.source.close()
+                raise ConfigError(
+                    f"{loaded.path}: node.symbols: {sym!r} is not a symbol of the source "
+                    f"{self.source.name} (known: {', '.join(sorted(self.source.instruments))})"
+                )
+            self.instruments[sym] = inst
+
+        self._units = money_units(self.instruments)
+        mode = cfg.node.clock
+        if mode is ClockMode.AUTO:
+            mode = ClockMode.WALL if cfg.source.kind is SourceKind.LIVE or live else ClockMode.EVENT
+        self._event_clock: EventClock | None = EventClock() if mode is ClockMode.EVENT else None
+        self.clock: Clock = self._event_clock if self._event_clock is not None else WallClock()
+        self.timers = Timers()
+        self._next_timer = 1 << 62
+
+        # Store (fails early on a bad path, naming the field).
+        try:
+            self.store = Store(loaded.storage_path)
+        except StoreError as exc:
+            self.source.close()
+            raise ConfigError(f"{loaded.path}: storage.path: {exc}") from None
+
+        # Execution: order manager, portfolio, paper broker.
+        self.om = OrderManager()
+        cash = {s.account: s.initial_cash for s in cfg.strategy}
+        self.portfolio = Portfolio(self.instruments.values(), cash)
+        b = cfg.broker
+        self._recv_monotonic = self.source.recv_monotonic
+        self._last_recv = 0
+        broker_clock: Callable[[], int] = (
+            time.monotonic_ns if self._recv_monotonic else self._recv_now
+        )
+        # Open orders left by a previous run: resting GTC limits go back into the paper book;
+        # anything else (an IOC/FOK/market order in flight when the process died) expires.
+        self._stored_open = [o for o in self.store.open_orders() if o.symbol in self.instruments]
+        self._expire_on_restore = [o for o in self._stored_open if not _restorable(o)]
+        self._next_synthetic_id = self.store.max_event_id() + 1
+        self.broker = PaperBroker(
+            self.instruments.values(),
+            broker_clock,
+            PaperBrokerConfig(
+                maker_fee_bps=b.maker_fee_bps,
+                taker_fee_bps=b.taker_fee_bps,
+                latency=LatencyModel(
+                    entry_ns=b.latency_us * 1000,
+                    cancel_ns=b.cancel_latency_us * 1000,
+                    jitter_ns=b.jitter_us * 1000,
+                ),
+                cancel_model=CancelModel(b.cancel_model.value.upper()),
+                seed=b.seed,
+            ),
+            sink=self._on_report,
+            first_event_id=self._next_synthetic_id + len(self._expire_on_restore),
+        )
+        self.om.add_fill_listener(self._on_fill)
+        self.om.add_order_listener(self._on_order)
+
+        # Risk.
+        limits = RiskLimits.from_config(cfg.risk, where=loaded.risk_where())
+        self.risk = RiskEngine(
+            limits,
+            state=_RiskState(self),
+            instruments=self.instruments,
+            cancel_all=self._risk_cancel_all,
+            on_event=self._on_risk_event,
+        )
+
+        # Strategies, one context (one account) each.
+        self.slots: list[_StrategySlot] = []
+        self._slots_by_name: dict[str, _StrategySlot] = {}
+        self._slots_by_account: dict[int, _StrategySlot] = {}
+        self._routes: dict[str, tuple[_StrategySlot, ...]] = {}
+        for i, sc in enumerate(cfg.strategy):
+            try:
+                strat = create_strategy(kind=sc.kind, name=sc.name, params=dict(sc.params))
+            except ConfigError as exc:
+                self.source.close()
+                raise ConfigError(f"{loaded.path}: strategy[{i}]: {exc}") from None
+            for sym in strat.symbols:
+                if sym not in self.instruments:
+                    self.source.close()
+                    raise ConfigError(
+                        f"{loaded.path}: strategy[{i}] ({sc.name}): symbol {sym!r} is not in "
+                        f"node.symbols ({', '.join(cfg.node.symbols)})"
+                    )
+            ctx = NodeContext(self, sc.name, sc.account)
+            slot = _StrategySlot(strat, ctx, sc.account)
+            self.slots.append(slot)
+            self._slots_by_name[sc.name] = slot
+            self._slots_by_account[sc.account] = slot
+        for sym in self.instruments:
+            self._routes[sym] = tuple(s for s in self.slots if sym in s.strategy.symbols)
+        self._next_coid: dict[int, int] = {s.account: 1 for s in self.slots}
+
+        # Prometheus registry with the node's collector.
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(
+            NodeCollector(
+                self.stats,
+                store_pending=self.store.pending,
+                store_failures=lambda: len(self.store.failures),
+            )
+        )
+        self._metrics_port = cfg.metrics.port if metrics_port is None else metrics_port
+        self._config_mtime = self._stat_config()
+
+    # ------------------------------------------------------------------ public API
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> Node:
+        """Load and validate ``path`` (ConfigError on any wrong field), then build the node."""
+        return cls(load_config(path, live=bool(kwargs.get("live", False))), **kwargs)
+
+    def run(self) -> NodeSummary:
+        """Run until the data ends or the node is asked to stop; returns the summary."""
+        try:
+            self._start()
+        except BaseException:
+            self._abort_start()
+            raise
+        try:
+            if self.source.is_async:
+                asyncio.run(self._loop_async())
+            else:
+                self._loop_sync()
+        finally:
+            summary = self._shutdown()
+        return summary
+
+    def stop(self, reason: str = "stop requested") -> None:
+        """Ask the loop to stop after the current event (any thread, signal handlers)."""
+        self._stop_reason = self._stop_reason or reason
+        self._stop_requested = True
+
+    def control(self, command: str, args: dict[str, str], timeout: float) -> dict[str, Any]:
+        """Run a control command on the node's thread and wait for its answer (HTTP thread)."""
+        if command == "health":
+            return {"status": "ok", "name": self.name, "run_id": self.run_id}
+        if self._closed:
+            raise ControlError(503, "the node is stopping")
+        fut: Future[dict[str, Any]] = Future()
+        self._controls.append((command, args, fut))
+        try:
+            return fut.result(timeout)
+        except FutureTimeout:
+            raise ControlError(504, f"the node did not answer {command!r} in {timeout} s") from None
+
+    def summary(self) -> NodeSummary:
+        """The summary as of now (call from the node's thread, or use ``GET /summary``)."""
+        self.stats.tick_to_trade.fold()
+        self._mark_all()
+        stats = self.stats
+        by_kind: dict[str, int] = {}
+        for kind, by_symbol in stats.md_messages.items():
+            by_kind[kind] = sum(by_symbol.values())
+        accounts = []
+        for slot in self.slots:
+            acc = slot.account
+            view = self.portfolio.account(acc)
+            positions = {p.symbol: p.qty for p in self.portfolio.positions(acc) if p.qty != 0}
+            accounts.append(
+                AccountSummary(
+                    account=acc,
+                    strategy=slot.strategy.name,
+                    positions=positions,
+                    realized_pnl=view.realized_pnl,
+                    unrealized_pnl=view.unrealized_pnl,
+                    fees=view.fees,
+                    equity=view.equity,
+                    orders=slot.orders,
+                    fills=slot.fills,
+                    kill_switch=bool(self.risk.is_tripped(acc)),
+                )
+            )
+        elapsed = self._elapsed_s
+        if self._started_mono and not self._closed:
+            elapsed = (time.monotonic_ns() - self._started_mono) / 1e9
+        return NodeSummary(
+            name=self.name,
+            run_id=self.run_id,
+            source=self.source.name,
+            elapsed_s=elapsed,
+            messages=stats.messages,
+            messages_by_kind=by_kind,
+            resyncs=sum(stats.resyncs.values()),
+            orders=stats.total_orders(),
+            risk_rejects={r: n for (src, r), n in stats.rejects.items() if src == "risk"},
+            broker_rejects={r: n for (src, r), n in stats.rejects.items() if src == "broker"},
+            cancels=stats.cancels,
+            fills=stats.total_fills(),
+            accounts=accounts,
+            tick_to_trade=stats.tick_to_trade.summary(),
+            kill_switch=dict(self.risk.kill_switch_state()),
+            strategy_errors=sum(stats.strategy_errors.values()),
+            store_path=str(self.store.path),
+            store_failures=len(self.store.failures),
+            restored_positions=self._restored_positions,
+            restored_open_orders=self._restored_orders,
+            notes=list(self._notes),
+        )
+
+    # ------------------------------------------------------------------ start / stop
+
+    def _start(self) -> None:
+        cfg = self.config
+        if self._install_signals:
+            self._signals()  # before the control URL is announced: a signal may follow at once
+        self.run_id = self.store.start(config_path=str(self.loaded.path))
+        self._restore()
+        if cfg.metrics.enabled:
+            try:
+                self._control = ControlServer(
+                    cfg.metrics.host, self._metrics_port, self.registry, self
+                )
+            except OSError as exc:
+                raise ConfigError(
+                    f"{self.loaded.path}: metrics.port: cannot listen on "
+                    f"{cfg.metrics.host}:{self._metrics_port}: {exc.strerror or exc}"
+                ) from None
+            self._control.start()
+            self.control_url = self._control.url
+            if self.out is not None:
+                print(f"metrics and control on {self.control_url}", file=self.out, flush=True)
+            log.info("metrics and control on %s", self.control_url)
+        if self._watch_config:
+            self._watcher = threading.Thread(
+                target=self._watch_loop, name="tradecore-config-watch", daemon=True
+            )
+            self._watcher.start()
+        now = self.clock.now_ns()
+        self.timers.set("", "risk", cfg.node.risk_check_interval_ms * _MS, self._risk_timer, now)
+        self.timers.set("", "state", cfg.node.state_interval_ms * _MS, self._state_timer, now)
+        self._timers_changed()
+        for slot in self.slots:
+            slot.strategy.attach(slot.ctx)
+            self._call(slot, _ON_START, None)
+        self._started_mono = time.monotonic_ns()
+        self._publish_snapshot()
+        self._drain()
+        self._commit()
+
+    def _abort_start(self) -> None:
+        """Undo a start that failed half way (bad port, a strategy's on_start...)."""
+        self._watch_stop.set()
+        if self._control is not None:
+            self._control.stop()
+        self.store.close(timeout=5.0)
+        self.source.close()
+        if self._install_signals:
+            self._restore_signals()
+
+    def _restore(self) -> None:
+        """Reload positions, cash, open orders and strategy state from the store."""
+        store = self.store
+        rows = store.positions()
+        accounts = store.accounts()
+        records = [
+            PositionRecord(
+                account=r.account,
+                symbol=r.symbol,
+                qty=r.qty,
+                cost_ticklots=r.cost_ticklots,
+                realized_ticklots=r.realized_ticklots,
+                fees=r.fees,
+                volume=r.volume,
+                fills=r.fills,
+            )
+            for r in rows
+            if r.symbol in self.instruments
+        ]
+        skipped = len(rows) - len(records)
+        if skipped:
+            self._notes.append(
+                f"{skipped} stored positions are in symbols this node does not trade; not loaded"
+            )
+        self.portfolio.restore(
+            records,
+            cash={a.account: a.cash for a in accounts},
+            initial_cash={a.account: a.initial_cash for a in accounts},
+        )
+        self._restored_positions = sum(1 for r in records if r.qty != 0)
+        for r in records:
+            self._held.setdefault(r.account, set()).add(r.symbol)
+        for acc, top in store.max_client_order_ids().items():
+            self._next_coid[acc] = max(self._next_coid.get(acc, 1), top + 1)
+        for order in self._stored_open:
+            self.om.restore(order)
+            self._restored_orders += 1
+        for order in self._stored_open:
+            if _restorable(order):
+                self.broker.restore(order)
+            else:
+                self._expire(order, "RESTART")
+        for slot in self.slots:
+            state = store.strategy_state(slot.strategy.name)
+            if isinstance(state, dict):
+                slot.strategy.restore(state)
+
+    def _expire(self, order: Order, reason: str) -> None:
+        """Close an order the broker cannot have kept (in flight when the process died)."""
+        eid = self._next_synthetic_id
+        self._next_synthetic_id += 1
+        req = order.request
+        self._on_report(
+            OrderEvent(
+                kind=OrderEventKind.EXPIRED,
+                account=req.account,
+                client_order_id=req.client_order_id,
+                symbol=req.symbol,
+                side=req.side,
+                price=order.price,
+                qty=order.leaves,
+                leaves=0,
+                ts_ns=self.clock.now_ns(),
+                event_id=eid,
+                reason=reason,
+            )
+        )
+
+    def _shutdown(self) -> NodeSummary:
+        self._watch_stop.set()
+        for slot in self.slots:
+            self._call(slot, _ON_STOP, None)
+        self._drain()
+        self._commit()
+        self._elapsed_s = (time.monotonic_ns() - self._started_mono) / 1e9
+        now = self.clock.now_ns()
+        self._save_state(now)
+        summary = self.summary()
+        self._closed = True
+        # Answer control requests that raced the shutdown.
+        while self._controls:
+            _cmd, _args, fut = self._controls.popleft()
+            if not fut.done():
+                fut.set_exception(ControlError(503, "the node stopped"))
+        ok = self.store.close(timeout=5.0, summary=summary.as_dict())
+        if not ok:
+            log.error("the store did not finish writing within 5 s")
+        if self._control is not None:
+            self._control.stop()
+        self.source.close()
+        if self._install_signals:
+            self._restore_signals()
+        return summary
+
+    # ------------------------------------------------------------------ loops
+
+    def _loop_sync(self) -> None:
+        src = self.source
+        if hasattr(src, "on_idle"):
+            src.on_idle = self._idle_sync
+        it: Iterator[MarketEvent] = iter(src)
+        handle = self._on_market_event
+        controls = self._controls
+        limit = self._max_events
+        recv_mono = self._recv_monotonic
+        n = 0
+        while not self._stop_requested:
+            ev = next(it, None)
+            if ev is None:
+                self._stop_reason = self._stop_reason or "end of data"
+                break
+            self._stamp = ev.recv_ns if recv_mono else src.stamp_ns
+            handle(ev)
+            self._stamp = 0
+            if controls:
+                self._apply_controls()
+            n += 1
+            if n % _HOUSEKEEPING_EVERY == 0:
+                self._housekeeping()
+            if limit and n >= limit:
+                self._stop_reason = self._stop_reason or f"--max-events {limit} reached"
+                break
+        self._apply_controls()
+
+    async def _loop_async(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._install_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, self.stop, f"signal {sig.name}")
+        ait = self.source.__aiter__()
+        handle = self._on_market_event
+        limit = self._max_events
+        recv_mono = self._recv_monotonic
+        n = 0
+        nxt: asyncio.Task[MarketEvent] | None = None
+        try:
+            while not self._stop_requested:
+                if nxt is None:
+                    nxt = asyncio.ensure_future(ait.__anext__())
+                done, _ = await asyncio.wait({nxt}, timeout=0.05)
+                if not done:
+                    self._idle()
+                    continue
+                try:
+                    ev = nxt.result()
+                except StopAsyncIteration:
+                    self._stop_reason = self._stop_reason or "end of data"
+                    break
+                finally:
+                    if done:
+                        nxt = None
+                self._stamp = ev.recv_ns if recv_mono else time.monotonic_ns()
+                handle(ev)
+                self._stamp = 0
+                if self._controls:
+                    self._apply_controls()
+                n += 1
+                if n % _HOUSEKEEPING_EVERY == 0:
+                    self._housekeeping()
+                if limit and n >= limit:
+                    self._stop_reason = self._stop_reason or f"--max-events {limit} reached"
+                    break
+        finally:
+            if nxt is not None:
+                nxt.cancel()
+                with contextlib.suppress(BaseException):
+                    await nxt
+            aclose = getattr(ait, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+            if self._install_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    with contextlib.suppress(NotImplementedError, RuntimeError):
+                        loop.remove_signal_handler(sig)
+        self._apply_controls()
+
+    def _idle_sync(self) -> bool:
+        """A paced replay is waiting: serve controls and timers; True to stop the replay."""
+        self._idle()
+        return self._stop_requested
+
+    def _idle(self) -> None:
+        """No market data for a while: timers (wall clock), controls, housekeeping."""
+        if self._event_clock is None:
+            self._fire_timers(self.clock.now_ns())
+        self._apply_controls()
+        self._housekeeping()
+
+    def _housekeeping(self) -> None:
+        ttt = self.stats.tick_to_trade
+        if ttt.needs_fold():
+            ttt.fold()
+        now = time.monotonic_ns()
+        if now >= self._next_snapshot_mono:
+            self._next_snapshot_mono = now + _SNAPSHOT_EVERY_NS
+            ttt.fold()
+            self._publish_snapshot()
+
+    # ------------------------------------------------------------------ market events
+
+    def _recv_now(self) -> int:
+        return self._last_recv
+
+    def _on_market_event(self, ev: MarketEvent) -> None:
+        stats = self.stats
+        stats.messages += 1
+        self._last_recv = ev.recv_ns
+        ec = self._event_clock
+        if ec is not None:
+            if not ec._now:
+                # The event clock starts at the first event: timers set before (on_start, the
+                # node's own) count from there.
+                self.timers.shift(ev.ts_ns)
+                self._timers_changed()
+            ec.advance(ev.ts_ns)
+        t = type(ev)
+        sym = ev.symbol
+        counts = self._counts_by_type.get(t)
+        if counts is None:
+            counts = self._stats_messages.setdefault(t.__name__, {})
+            self._counts_by_type[t] = counts
+        counts[sym] = counts.get(sym, 0) + 1
+        routes = self._routes.get(sym, ())
+        if t is BookUpdate:
+            assert isinstance(ev, BookUpdate)
+            self._marks_dirty.add(sym)
+            self._in_broker += 1
+            try:
+                self.broker.on_book(ev)
+            finally:
+                self._in_broker -= 1
+            for slot in routes:
+                self._call(slot, _ON_BOOK, ev)
+        elif t is TradeTick:
+            assert isinstance(ev, TradeTick)
+            self._in_broker += 1
+            try:
+                self.broker.on_trade(ev)
+            finally:
+                self._in_broker -= 1
+            for slot in routes:
+                self._call(slot, _ON_TRADE, ev)
+        elif t is Quote:
+            for slot in routes:
+                self._call(slot, _ON_QUOTE, ev)
+        elif t is Resync:
+            assert isinstance(ev, Resync)
+            stats.bump(stats.resyncs, (sym, ev.reason))
+            log.warning("resync of %s: %s", sym, ev.reason)
+            for slot in routes:
+                self._call(slot, _ON_RESYNC, ev)
+        # After the strategies have reacted (tick-to-trade comes first): deliveries, risk
+        # re-evaluation, timers that fell due, and one store item with everything decided.
+        if self._pending:
+            self._drain()
+        if self._risk_dirty:
+            self._evaluate_risk()
+        now = ec._now if ec is not None else time.time_ns()
+        if now >= self._next_timer:
+            self._fire_timers(now)
+        if self._kill_changed:
+            self._kill_changed = False
+            self._publish_snapshot()
+        if self._batch or self._dirty_orders:
+            self._commit()
+
+    # ------------------------------------------------------------------ strategy calls
+
+    def _call(self, slot: _StrategySlot, what: int, arg: Any) -> None:
+        """Run one strategy callback; an exception is logged and counted, never propagated."""
+        strat = slot.strategy
+        self._depth += 1
+        try:
+            if what == _ON_BOOK:
+                strat.on_book(arg)
+            elif what == _ON_TRADE:
+                strat.on_trade(arg)
+            elif what == _ON_FILL:
+                strat.on_fill(arg)
+            elif what == _ON_ORDER:
+                strat.on_order(arg)
+            elif what == _ON_QUOTE:
+                strat.on_quote(arg)
+            elif what == _ON_RESYNC:
+                strat.on_resync(arg)
+            elif what == _ON_TIMER:
+                strat.on_timer(arg[0], arg[1])
+            elif what == _ON_START:
+                strat.on_start()
+            elif what == _ON_STOP:
+                strat.on_stop()
+        except Exception:
+            slot.errors += 1
+            errs = self.stats.strategy_errors
+            errs[strat.name] = errs.get(strat.name, 0) + 1
+            slot.ctx.logger.exception(
+                "strategy %s raised in %s (error %d); the node carries on",
+                strat.name,
+                _CALLBACK_NAMES[what],
+                slot.errors,
+            )
+        finally:
+            self._depth -= 1
+
+    def _drain(self) -> None:
+        """Deliver queued fills and order updates to strategies (only at the top level)."""
+        if self._depth or self._in_broker:
+            return
+        pending = self._pending
+        while pending:
+            slot, what, arg = pending.popleft()
+            self._call(slot, what, arg)
+        if self._risk_dirty:
+            self._evaluate_risk()
+
+    # ------------------------------------------------------------------ orders
+
+    def _submit(
+        self,
+        ctx: NodeContext,
+        symbol: str,
+        side: Side,
+        qty: int,
+        price: int,
+        order_type: OrderType,
+        tif: TimeInForce,
+        post_only: bool,
+        tag: str,
+    ) -> Order:
+        if type(qty) is not int:
+            raise TypeError(f"qty must be an int (lots), got {type(qty).__name__}")
+        if qty <= 0:
+            raise ValueError(f"qty must be > 0 lots, got {qty}")
+        if symbol not in self.instruments:
+            raise ValueError(
+                f"unknown symbol {symbol!r} (node symbols: {', '.join(sorted(self.instruments))})"
+            )
+        if not isinstance(side, Side):
+            raise TypeError(f"side must be a Side, got {side!r}")
+        account = ctx._account
+        now = self.clock.now_ns()
+        coid = self._next_coid[account]
+        self._next_coid[account] = coid + 1
+        req = OrderRequest(
+            account, coid, symbol, side, qty, price, order_type, tif, post_only, now, ctx._name, tag
+        )
+        reason = self.risk.check(req, now)
+        if reason is not None:
+            r = str(reason.value) if hasattr(reason, "value") else str(reason)
+            rejects = self.stats.rejects
+            key = ("risk", r)
+            rejects[key] = rejects.get(key, 0) + 1
+            order = Order(
+                request=req,
+                status=OrderStatus.REJECTED,
+                price=price,
+                qty=qty,
+                reason=r,
+                created_ns=now,
+                updated_ns=now,
+            )
+            # The risk engine reports the reject itself (on_event -> risk_events table).
+            self._dirty_orders[(account, coid)] = order
+            return order
+        order = self.om.register(req, now)
+        stamp = self._stamp
+        if stamp:
+            self._t2t.append(time.monotonic_ns() - stamp)
+        self._dirty_orders[(account, coid)] = order
+        self._in_broker += 1
+        try:
+            self.broker.submit(req)
+        finally:
+            self._in_broker -= 1
+        orders = self.stats.orders
+        okey = (account, ctx._name)
+        orders[okey] = orders.get(okey, 0) + 1
+        self._slots_by_account[account].orders += 1
+        if not self._depth:
+            self._drain()
+        return order
+
+    def _cancel(self, account: int, coid: int) -> bool:
+        order = self.om.get(account, coid)
+        if order is None or not order.is_open or order.pending_cancel:
+            return False
+        self.om.cancel_requested(account, coid, self.clock.now_ns())
+        self.stats.cancels += 1
+        self._in_broker += 1
+        try:
+            self.broker.cancel(account, order.symbol, coid)
+        finally:
+            self._in_broker -= 1
+        if not self._depth:
+            self._drain()
+        return True
+
+    def _modify(self, ctx: NodeContext, coid: int, price: int, qty: int) -> bool:
+        account = ctx._account
+        order = self.om.get(account, coid)
+        if order is None or not order.is_open or order.pending_cancel or order.pending_replace:
+            return False
+        if type(price) is not int or type(qty) is not int:
+            raise TypeError("modify: price and qty must be ints (ticks, lots)")
+        if price <= 0 or qty <= 0:
+            raise ValueError(f"modify: price and qty must be > 0, got price {price} qty {qty}")
+        now = self.clock.now_ns()
+        reason = self.risk.check_modify(order, price, qty, now)
+        if reason is not None:
+            r = str(reason.value) if hasattr(reason, "value") else str(reason)
+            self.stats.bump(self.stats.rejects, ("risk", r))
+            return False
+        self.om.replace_requested(account, coid, now)
+        self._in_broker += 1
+        try:
+            self.broker.modify(account, order.symbol, coid, price, qty)
+        finally:
+            self._in_broker -= 1
+        if not self._depth:
+            self._drain()
+        return True
+
+    def _cancel_all(self, account: int, symbol: str | None) -> int:
+        now = self.clock.now_ns()
+        n = 0
+        for order in self.om.open_orders(account, symbol):
+            if not order.pending_cancel:
+                self.om.cancel_requested(account, order.client_order_id, now)
+                n += 1
+        if n:
+            self.stats.cancels += n
+            self._in_broker += 1
+            try:
+                self.broker.cancel_all(account, symbol)
+            finally:
+                self._in_broker -= 1
+            if not self._depth:
+                self._drain()
+        return n
+
+    def _risk_cancel_all(self, account: int | None) -> None:
+        """The kill switch's mass cancel (every account when ``account`` is None)."""
+        accounts = [account] if account is not None else [s.account for s in self.slots]
+        for acc in accounts:
+            self._cancel_all(acc, None)
+
+    # ------------------------------------------------------------------ reports
+
+    def _on_report(self, ev: OrderEvent) -> None:
+        """The broker's sink: order manager and portfolio now; store and strategies later."""
+        self._batch.append(order_event_op(ev, self.run_id))
+        order = self.om.on_event(ev)
+        if order is not None:
+            self._dirty_orders[(order.account, order.client_order_id)] = order
+            if ev.kind is OrderEventKind.REJECTED and order.status is OrderStatus.REJECTED:
+                self.stats.bump(self.stats.rejects, ("broker", ev.reason or "UNKNOWN"))
+                self.risk.record_reject(ev.account, self.clock.now_ns(), ev.reason)
+        if not self._depth and not self._in_broker:
+            self._drain()
+
+    def _on_fill(self, fill: Fill, order: Order) -> None:
+        self.portfolio.on_fill(fill, order)
+        fills = self.stats.fills
+        key = (fill.account, fill.symbol, fill.liquidity.value)
+        fills[key] = fills.get(key, 0) + 1
+        self._batch.append(fill_op(fill, self.run_id))
+        self._dirty_positions.add((fill.account, fill.symbol))
+        held = self._held.get(fill.account)
+        if held is None:
+            held = self._held[fill.account] = set()
+        held.add(fill.symbol)
+        self._risk_dirty.add(fill.account)
+        slot = self._slots_by_account.get(fill.account)
+        if slot is not None:
+            slot.fills += 1
+            self._pending.append((slot, _ON_FILL, fill))
+
+    def _on_order(self, order: Order, ev: OrderEvent) -> None:
+        slot = self._slots_by_account.get(order.account)
+        if slot is not None:
+            self._pending.append((slot, _ON_ORDER, order))
+
+    def _commit(self) -> None:
+        """Put everything decided since the last commit point as one atomic store item.
+
+        The item holds the reports and fills in the order they happened, then the current
+        state of every order and position they touched, so the stored positions always equal
+        the stored fills and each stored order's fill quantity the sum of its stored fills.
+        """
+        ops = self._batch
+        self._batch = []
+        run = self.run_id
+        for order in self._dirty_orders.values():
+            ops.append(order_op(order, run))
+        self._dirty_orders.clear()
+        if self._dirty_positions:
+            now = self.clock.now_ns()
+            dirty = self._dirty_positions
+            pf = self.portfolio
+            for rec in pf.snapshot():
+                if (rec.account, rec.symbol) in dirty:
+                    ops.append(position_op(_position_row(rec, now)))
+            for acc in sorted({a for a, _ in dirty}):
+                ops.append(account_op(AccountRow(acc, pf.cash(acc), pf.initial_cash(acc), now)))
+            dirty.clear()
+        if ops:
+            self.store.put(*ops)
+
+    # ------------------------------------------------------------------ risk
+
+    def _mark_all(self) -> None:
+        """Mark every symbol whose book changed since its last mark (portfolio at the mid)."""
+        dirty = self._marks_dirty
+        if not dirty:
+            return
+        pf = self.portfolio
+        book_of = self.source.book
+        for sym in dirty:
+            book = book_of(sym)
+            if book is None:
+                continue
+            bid = book.best_bid()
+            ask = book.best_ask()
+            pf.mark(sym, bid[0] if bid else None, ask[0] if ask else None)
+        self._marks_dirty = set()
+
+    def _evaluate_risk(self, accounts: Iterable[int] | None = None) -> None:
+        """Refresh the cached equity (of ``accounts``, else of the accounts with a fill since
+        the last evaluation) and let risk check the loss limits of every account."""
+        todo = self._risk_dirty if accounts is None else set(accounts)
+        equity = self._equity
+        if todo:
+            self._mark_all()
+            for acc in todo:
+                equity[acc] = self._account_equity(acc)
+        self._risk_dirty = set()
+        self.risk.evaluate(self.clock.now_ns())
+
+    def _account_equity(self, account: int) -> Decimal:
+        held = self._held.get(account)
+        if not held:
+            return self.portfolio.cash(account)
+        units = self._units
+        return account_equity(self.portfolio, account, {s: units[s] for s in held})
+
+    def _on_risk_event(self, ev: RiskEvent) -> None:
+        kind = ev.kind.value
+        slot = self._slots_by_account.get(ev.account) if ev.account is not None else None
+        self.store.put(
+            risk_event_op(
+                RiskEventRow(
+                    ts_ns=ev.ts_ns or self.clock.now_ns(),
+                    kind=kind,
+                    reason=str(ev.reason),
+                    account=ev.account or 0,
+                    strategy=slot.strategy.name if slot is not None else "",
+                    symbol=ev.symbol,
+                    detail=ev.detail,
+                ),
+                self.run_id,
+            )
+        )
+        if ev.kind is not RiskEventKind.REJECT:
+            log.warning(
+                "risk: %s %s (account %s) %s", kind, ev.reason, ev.account or "all", ev.detail
+            )
+            self._kill_changed = True
+
+    def _risk_timer(self, _deadline: int) -> None:
+        # New marks move the equity of the accounts holding those symbols: refresh just those.
+        moved = self._marks_dirty
+        accounts = {acc for acc, held in self._held.items() if held & moved} if moved else set()
+        self._evaluate_risk(accounts | self._risk_dirty)
+
+    # ------------------------------------------------------------------ timers
+
+    def _timers_changed(self) -> None:
+        due = self.timers.next_due()
+        self._next_timer = due if due is not None else 1 << 62
+
+    def _fire_timers(self, now: int) -> None:
+        ec = self._event_clock
+        stamp = self._stamp
+        self._stamp = 0  # orders from timers are not tick-to-trade
+
+        def run(timer: Timer, deadline: int) -> None:
+            if ec is not None:
+                ec.advance(deadline)
+            timer.callback(deadline)
+
+        self.timers.fire(now, run)
+        self._stamp = stamp
+        self._timers_changed()
+        self._drain()
+        self._commit()
+
+    def _strategy_timer(self, slot: _StrategySlot, name: str, deadline: int) -> None:
+        self._call(slot, _ON_TIMER, (name, deadline))
+
+    def _state_timer(self, deadline: int) -> None:
+        self._save_state(deadline)
+
+    def _save_state(self, now: int) -> None:
+        ops: list[Op] = []
+        for slot in self.slots:
+            try:
+                state = slot.strategy.state()
+            except Exception:
+                slot.ctx.logger.exception("strategy %s: state() failed", slot.strategy.name)
+                continue
+            ops.append(strategy_state_op(slot.strategy.name, state, now))
+        ops.append(cursor_op(self.source.name, self.stats.messages, now))
+        self.store.put(*ops)
+
+    # ------------------------------------------------------------------ controls
+
+    def _apply_controls(self) -> None:
+        controls = self._controls
+        while controls:
+            command, args, fut = controls.popleft()
+            try:
+                result = self._run_control(command, args)
+            except ControlError as exc:
+                fut.set_exception(exc)
+            except Exception as exc:
+                log.exception("control command %s failed", command)
+                fut.set_exception(ControlError(500, f"{type(exc).__name__}: {exc}"))
+            else:
+                fut.set_result(result)
+            self._commit()
+
+    def _run_control(self, command: str, args: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock.now_ns()
+        if command == "summary":
+            return self.summary().as_dict()
+        if command == "kill_state":
+            return {"kill_switch": dict(self.risk.kill_switch_state())}
+        if command in ("kill", "reset"):
+            account = _account_arg(args.get("account"))
+            if account is not None and account not in self._slots_by_account:
+                raise ControlError(404, f"no strategy trades for account {account}")
+            if command == "kill":
+                reason = str(args.get("reason") or "command")
+                self.risk.kill(reason, account, now)
+                log.warning("kill switch tripped by command (%s), account %s", reason, account)
+            else:
+                self.risk.reset(account, now)
+                log.warning("kill switch reset by command, account %s", account)
+            self._drain()
+            self._publish_snapshot()
+            return {"kill_switch": dict(self.risk.kill_switch_state())}
+        if command == "reload":
+            limits = args["limits"]
+            self.risk.update_limits(limits, now)  # reports LIMITS_UPDATED through on_event
+            stats = self.stats
+            stats.config_reloads["ok"] = stats.config_reloads.get("ok", 0) + 1
+            self._drain()
+            self._publish_snapshot()
+            return {"reloaded": True}
+        if command == "print_summary":
+            self._print(self.summary().format())
+            return {"printed": True}
+        if command == "stop":
+            self.stop(str(args.get("reason") or "control"))
+            return {"stopping": True}
+        raise ControlError(404, f"unknown command {command!r}")
+
+    def _post(self, command: str, args: dict[str, Any] | None = None) -> Future[dict[str, Any]]:
+        fut: Future[dict[str, Any]] = Future()
+        self._controls.append((command, args or {}, fut))
+        return fut
+
+    # ------------------------------------------------------------------ hot reload
+
+    def _stat_config(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.loaded.path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def _watch_loop(self) -> None:
+        interval = self.config.node.config_poll_interval_ms / 1000
+        while not self._watch_stop.wait(interval):
+            current = self._stat_config()
+            if current is None or current == self._config_mtime:
+                continue
+            self._config_mtime = current
+            self._reload_from_file()
+
+    def _reload_from_file(self) -> None:
+        """Validate the changed file and hand the new ``[risk]`` limits to the node's thread."""
+        try:
+            fresh = load_config(self.loaded.path, live=True, check_layers=False)
+            limits = RiskLimits.from_config(fresh.config.risk, where=fresh.risk_where())
+        except ConfigError as exc:
+            reloads = self.stats.config_reloads
+            reloads["error"] = reloads.get("error", 0) + 1
+            log.error("config reload refused, the old limits stay: %s", exc)
+            return
+        changed = [
+            k
+            for k in ("node", "source", "strategy", "broker", "storage", "metrics")
+            if fresh.raw.get(k) != self.loaded.raw.get(k)
+        ]
+        if changed:
+            log.warning(
+                "config file changed outside [risk] (%s): those take effect at the next start",
+                ", ".join(changed),
+            )
+        self._post("reload", {"limits": limits})
+
+    # ------------------------------------------------------------------ signals
+
+    def _signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._old_handlers: dict[int, Any] = {}
+
+        def on_stop(signum: int, _frame: FrameType | None) -> None:
+            self.stop(f"signal {signal.Signals(signum).name}")
+
+        def on_kill(_signum: int, _frame: FrameType | None) -> None:
+            self._post("kill", {"reason": "signal SIGUSR1"})
+
+        def on_summary(_signum: int, _frame: FrameType | None) -> None:
+            self._post("print_summary")
+
+        for sig, fn in (
+            (signal.SIGINT, on_stop),
+            (signal.SIGTERM, on_stop),
+            (signal.SIGUSR1, on_kill),
+            (signal.SIGUSR2, on_summary),
+        ):
+            self._old_handlers[sig] = signal.signal(sig, fn)
+
+    def _restore_signals(self) -> None:
+        for sig, old in getattr(self, "_old_handlers", {}).items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, old)
+
+    # ------------------------------------------------------------------ metrics
+
+    def _publish_snapshot(self) -> None:
+        self._mark_all()
+        pf = self.portfolio
+        positions = tuple(
+            (p.account, p.symbol, p.qty) for p in pf.positions() if p.qty != 0 or p.fills
+        )
+        pnl = []
+        for slot in self.slots:
+            v = pf.account(slot.account)
+            pnl.append(PnlRow(slot.account, v.realized_pnl, v.unrealized_pnl, v.fees, v.equity))
+        ks = self.risk.kill_switch_state()
+        kill = [("global", int(ks.get("global") is not None))]
+        for slot in self.slots:
+            kill.append((f"account:{slot.account}", int(bool(self.risk.is_tripped(slot.account)))))
+        self.stats.snapshot = StatsSnapshot(
+            ts_ns=time.time_ns(), positions=positions, pnl=tuple(pnl), kill_switch=tuple(kill)
+        )
+
+    def _print(self, text: str) -> None:
+        if self.out is not None:
+            print(text, file=self.out, flush=True)
+        else:
+            log.info("%s", text)
+
+
+def _restorable(order: Order) -> bool:
+    """A resting order the paper broker can take back: a GTC limit with something left."""
+    req = order.request
+    return (
+        req.order_type is OrderType.LIMIT
+        and req.tif is TimeInForce.GTC
+        and order.leaves > 0
+        and order.price > 0
+    )
+
+
+def money_units(instruments: Mapping[str, Instrument]) -> dict[str, Decimal]:
+    """``tick_size * lot_size`` of each symbol: the money of one tick-lot."""
+    return {s: _MONEY.multiply(i.tick_size, i.lot_size) for s, i in instruments.items()}
+
+
+def account_equity(pf: Portfolio, account: int, units: Mapping[str, Decimal]) -> Decimal:
+    """``pf.equity(account)`` from the portfolio's public per-symbol numbers, cheaply.
+
+    cash + sum(qty * mark * tick_size * lot_size), exactly (marks are mids: halves at worst).
+    Equal to the portfolio's own figure (tests/unit/test_node_clock.py checks it on random
+    fills) at a fraction of its cost, since ``Portfolio.equity`` builds every position view;
+    falls back to it when a position has no mark.
+    """
+    total = pf.cash(account)
+    for sym, unit in units.items():
+        qty = pf.position_qty(account, sym)
+        if not qty:
+            continue
+        mark = pf.mark_of(sym)
+        if mark is None:
+            return pf.equity(account)
+        value = qty * mark
+        money = _MONEY.multiply(Decimal(value.numerator), unit)
+        if value.denominator != 1:
+            money = _MONEY.divide(money, Decimal(value.denominator))
+        total = _MONEY.add(total, money)
+    return total
+
+
+def _account_arg(value: object) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        raise ControlError(400, f"account must be an integer, got {value!r}") from None
+
+
+_ON_BOOK = 0
+_ON_TRADE = 1
+_ON_FILL = 2
+_ON_ORDER = 3
+_ON_QUOTE = 4
+_ON_RESYNC = 5
+_ON_TIMER = 6
+_ON_START = 7
+_ON_STOP = 8
+_CALLBACK_NAMES = (
+    "on_book",
+    "on_trade",
+    "on_fill",
+    "on_order",
+    "on_quote",
+    "on_resync",
+    "on_timer",
+    "on_start",
+    "on_stop",
+)
