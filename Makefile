@@ -7,7 +7,7 @@ CARGO ?= cargo
 export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: all venv build demo test test-rust test-py lint fmt bench bench-rust bench-py peer clean
+.PHONY: all venv build demo test test-rust test-py lint fmt bench bench-rust bench-py bench-node onnx-model peer clean
 
 all: build
 
@@ -43,15 +43,15 @@ test-py:
 lint: venv
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --release -- -D warnings
-	$(VPY) -m ruff check python tests bench
-	$(VPY) -m ruff format --check python tests bench
+	$(VPY) -m ruff check python tests bench examples
+	$(VPY) -m ruff format --check python tests bench examples
 	$(VPY) -m mypy
 	$(VPY) -m mypy.stubtest tradecore._core
 
 fmt: venv
 	$(CARGO) fmt --all
-	$(VPY) -m ruff format python tests bench
-	$(VPY) -m ruff check --fix python tests bench
+	$(VPY) -m ruff format python tests bench examples
+	$(VPY) -m ruff check --fix python tests bench examples
 
 # Benchmarks print figures; they are never part of `make test`.
 bench: bench-rust bench-py
@@ -63,6 +63,18 @@ bench-rust:
 
 bench-py: build
 	OPENBLAS_NUM_THREADS=1 $(VPY) bench/bench_core.py
+	OPENBLAS_NUM_THREADS=1 $(VPY) bench/bench_marketdata.py
+	OPENBLAS_NUM_THREADS=1 $(VPY) bench/bench_strategy.py
+	OPENBLAS_NUM_THREADS=1 $(VPY) bench/bench_broker.py
+	OPENBLAS_NUM_THREADS=1 $(VPY) bench/bench_node.py
+
+# The trading node alone: tick-to-trade and messages/s with the share of each stage.
+bench-node: build
+	OPENBLAS_NUM_THREADS=1 $(VPY) bench/bench_node.py
+
+# Retrain the example ONNX model from the Binance recordings (examples/models/updown_lr.onnx).
+onnx-model: build
+	OPENBLAS_NUM_THREADS=1 $(VPY) examples/train_onnx.py
 
 peer: build
 	OPENBLAS_NUM_THREADS=1 $(VPY) bench/peer_nautilus.py

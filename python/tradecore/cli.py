@@ -4,7 +4,8 @@ Subcommands so far:
 
 * ``replay-lobster``: replay LOBSTER message/orderbook pairs through the order book and check
   the book after every event (exit 0 when there are no mismatches, 1 otherwise);
-* ``demo``: the two embedded LOBSTER replays, then a throughput and latency summary of the core.
+* ``demo``: the trading node paper-trading the embedded Binance recordings, the two embedded
+  LOBSTER replays, then a throughput and latency summary of the core.
 
 Each subcommand is one ``_add_<name>`` function that registers its parser and handler. The
 other layers register theirs from their own module (``register(sub)`` in each module named in
@@ -122,6 +123,10 @@ def _add_replay_lobster(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from tradecore.node.demo import run_demo
+
+    node_status = run_demo(out)
+    print(file=out)
     results = _replay_all(embedded_samples(), DEFAULT_CAPACITY, 10, out)
     print(file=out)
     try:
@@ -130,17 +135,21 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         print(f"core summary unavailable: {exc}", file=out)
     else:
         print(core_summary(), file=out)
+    if node_status != EXIT_OK:
+        return node_status
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
-        help="the embedded LOBSTER replays, then a throughput and latency summary of the core",
+        help="paper trading on recorded Binance data, the LOBSTER checks, a core summary",
         description=(
-            "Replay the LOBSTER samples shipped in the package (AMZN 2012-06-21 level 1 and "
-            "the first 999 AAPL level-10 events), print their verification lines, then a "
-            "throughput and latency summary of the matching core."
+            "Run the trading node offline on the Binance recordings shipped in the package "
+            "(imbalance strategies, pre-trade risk, the paper broker) and print its summary; "
+            "then replay the LOBSTER samples (AMZN 2012-06-21 level 1 and the first 999 AAPL "
+            "level-10 events) with their verification lines, and a throughput and latency "
+            "summary of the matching core."
         ),
     )
     p.set_defaults(handler=_cmd_demo)

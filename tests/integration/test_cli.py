@@ -155,9 +155,13 @@ def test_usage_errors_exit_2() -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_the_embedded_samples_then_the_core_summary() -> None:
+def test_demo_runs_the_node_then_the_embedded_samples_then_the_core_summary() -> None:
     proc = run("demo", timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The paper-trading node comes first: its summary names what it processed and traded.
+    node_part = proc.stdout.split("LOBSTER AMZN", 1)[0]
+    assert "messages processed:" in node_part, proc.stdout
+    assert "tick-to-trade:" in node_part, proc.stdout
     found = verdicts(proc.stdout)
     assert list(found) == ["AMZN 2012-06-21", "AAPL 2012-06-21"]
     assert found["AMZN 2012-06-21"]["rows"] == "57,515"
