@@ -7,7 +7,7 @@ CARGO ?= cargo
 export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: all venv build demo test test-rust test-py lint fmt bench bench-rust bench-py bench-node onnx-model peer clean
+.PHONY: all venv build demo test test-rust test-py lint fmt bench bench-rust bench-py bench-node onnx-model peer fuzz soak bench-backtest peer-backtest clean
 
 all: build
 
@@ -18,7 +18,9 @@ $(VENV)/.stamp: pyproject.toml
 	$(VPY) -m pip install --quiet "maturin>=1.7,<2" "numpy>=1.26" "pytest>=8" "hypothesis>=6.100" \
 	    "ruff>=0.6" "mypy>=1.11" "hdrhistogram>=0.10" "matplotlib>=3.8" \
 	    "websockets>=13" "httpx>=0.27" "pydantic>=2.7" "prometheus_client>=0.20" \
-	    "onnxruntime>=1.18" "scikit-learn>=1.5" "skl2onnx>=1.17"
+	    "onnxruntime>=1.18" "scikit-learn>=1.5" "skl2onnx>=1.17" "pyarrow>=15" "pandas>=2.2" \
+	    "plotly>=5.20" "numba>=0.60" "tqdm>=4.66" "dask[distributed]>=2024.5"
+	scripts/ensure-debian-packages.sh
 	touch $@
 
 venv: $(VENV)/.stamp
@@ -78,6 +80,25 @@ onnx-model: build
 
 peer: build
 	OPENBLAS_NUM_THREADS=1 $(VPY) bench/peer_nautilus.py
+
+# Crash soak: SIGKILL trials of the venue under load (bench/soak_venue.py); make test runs 3.
+SOAK_TRIALS ?= 100
+soak: build
+	$(VPY) bench/soak_venue.py --trials $(SOAK_TRIALS)
+
+# Coverage-guided fuzzing of the decoders, journal recovery and the book against its reference
+# (cargo-fuzz, installed by the script if missing; FUZZ_SECONDS per target). Never in make test.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
+# Backtester: parameter sweeps (vs vectorbt, installed here only) and the nautilus backtest peer.
+bench-backtest: build
+	$(VPY) -m pip install --quiet "vectorbt>=0.26"
+	OPENBLAS_NUM_THREADS=1 $(VPY) bench/bench_sweep.py
+
+peer-backtest: peer
+	$(VPY) bench/peer_backtest.py
 
 clean:
 	$(CARGO) clean
