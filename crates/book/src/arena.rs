@@ -31,11 +31,13 @@ pub(crate) const NIL: u32 = u32::MAX;
 #[repr(C)]
 pub(crate) struct Slot {
     pub order_id: u64,
-    pub price: i64,
     pub leaves: u64,
     pub account: u32,
     pub prev: u32,
     pub next: u32,
+    /// Index of the order's level in its side's level pool (`NIL` until placed); the price
+    /// lives there, once per level.
+    pub level: u32,
     pub side: Side,
     pub stp: Stp,
     pub post_only: bool,
@@ -44,11 +46,11 @@ pub(crate) struct Slot {
 impl Slot {
     const EMPTY: Slot = Slot {
         order_id: 0,
-        price: 0,
         leaves: 0,
         account: 0,
         prev: NIL,
         next: NIL,
+        level: NIL,
         side: Side::Buy,
         stp: Stp::None,
         post_only: false,

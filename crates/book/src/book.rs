@@ -9,8 +9,9 @@
 //! one level and is indexed by its id; no allocation happened unless a ladder grew past its
 //! previous peak or the caller's event `Vec` had to grow.
 //!
-//! Cost: submit O(log L + fills); cancel O(1) + O(log L) level lookup; modify as cancel plus
-//! submit; best bid/ask O(1); depth O(n).
+//! Cost: submit O(1) expected + O(1) per fill (O(log L) when it creates a level); cancel O(1)
+//! (the slot names its level; O(log L) when the level empties); modify in place O(1),
+//! otherwise as cancel plus submit; best bid/ask O(1); depth O(n).
 
 use crate::arena::{Arena, Slot, NIL};
 use crate::levels::{Ladder, Level};
@@ -170,7 +171,7 @@ impl Book {
     /// Can `t` fill completely right now, with STP applied as matching would apply it?
     fn fok_fillable(&self, t: &Taker) -> bool {
         let mut avail: u64 = 0;
-        for level in self.ladder(t.side.opposite()).levels.iter().rev() {
+        for level in self.ladder(t.side.opposite()).best_first() {
             if !Ladder::crosses(t.side, t.limit, level.price) {
                 break;
             }
@@ -212,9 +213,10 @@ impl Book {
         let mut leaves = t.qty;
         let mut taker_cancelled = false;
         while leaves > 0 && !taker_cancelled {
-            let Some(level) = opp.levels.last_mut() else {
+            let Some(li) = opp.best_index() else {
                 break;
             };
+            let level = &mut opp.pool[li as usize];
             if !Ladder::crosses(t.side, t.limit, level.price) {
                 break;
             }
@@ -258,7 +260,7 @@ impl Book {
                 }
             }
             if level.count == 0 {
-                opp.levels.pop();
+                opp.pop_best();
             }
         }
         if taker_cancelled {
@@ -273,33 +275,38 @@ impl Book {
         Some(leaves)
     }
 
-    /// Link an already allocated slot at the tail of its price level.
+    /// Link an already allocated slot at the tail of the level at `price` on its side.
     #[inline]
-    fn place(&mut self, idx: u32) {
-        let Slot { side, price, .. } = self.arena.slots[idx as usize];
+    fn place(&mut self, idx: u32, price: i64) {
+        let side = self.arena.slots[idx as usize].side;
         let ladder = match side {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
         };
-        let pos = ladder.find_or_insert(price);
-        link_tail(&mut self.arena, &mut ladder.levels[pos], idx);
+        let li = ladder.find_or_insert(price);
+        self.arena.slots[idx as usize].level = li;
+        link_tail(&mut self.arena, &mut ladder.pool[li as usize], idx);
+    }
+
+    /// Price of a resting order (kept once per level, found through the slot's level index).
+    #[inline]
+    fn price_of(&self, s: &Slot) -> i64 {
+        self.ladder(s.side).pool[s.level as usize].price
     }
 
     /// Take a resting order out of its level (removing the level if it empties); the slot
-    /// stays allocated.
+    /// stays allocated. O(1) unless the level empties (then O(log L) to drop it).
     #[inline]
     fn take_out(&mut self, idx: u32) {
-        let Slot { side, price, .. } = self.arena.slots[idx as usize];
+        let Slot { side, level, .. } = self.arena.slots[idx as usize];
         let ladder = match side {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
         };
-        let pos = ladder
-            .find(price)
-            .expect("resting order's level exists (book invariant)");
-        unlink(&mut self.arena, &mut ladder.levels[pos], idx);
-        if ladder.levels[pos].count == 0 {
-            ladder.levels.remove(pos);
+        let l = &mut ladder.pool[level as usize];
+        unlink(&mut self.arena, l, idx);
+        if l.count == 0 {
+            ladder.remove(level);
         }
     }
 
@@ -310,7 +317,8 @@ impl Book {
             out.push(rejected(order_id, 0, 0, Reason::UnknownOrder));
             return;
         };
-        let Slot { price, leaves, .. } = self.arena.slots[idx as usize];
+        let s = self.arena.slots[idx as usize];
+        let (price, leaves) = (self.price_of(&s), s.leaves);
         self.take_out(idx);
         self.arena.free(idx);
         out.push(cancelled(order_id, price, leaves, reason));
@@ -333,7 +341,7 @@ impl Book {
     /// The aggregated level of one side at one price, if any order rests there. O(log L).
     pub fn level(&self, side: Side, price: i64) -> Option<LevelView> {
         let ladder = self.ladder(side);
-        let l = &ladder.levels[ladder.find(price).ok()?];
+        let l = &ladder.pool[ladder.find(price)? as usize];
         Some(LevelView {
             price: l.price,
             qty: l.qty,
@@ -345,13 +353,13 @@ impl Book {
     pub fn orders_at(&self, side: Side, price: i64) -> Vec<RestingOrder> {
         let ladder = self.ladder(side);
         match ladder.find(price) {
-            Ok(pos) => self.level_orders(&ladder.levels[pos]).collect(),
-            Err(_) => Vec::new(),
+            Some(li) => self.level_orders(&ladder.pool[li as usize]).collect(),
+            None => Vec::new(),
         }
     }
 
     fn level_orders<'a>(&'a self, level: &Level) -> impl Iterator<Item = RestingOrder> + 'a {
-        let mut m = level.head;
+        let (mut m, price) = (level.head, level.price);
         std::iter::from_fn(move || {
             if m == NIL {
                 return None;
@@ -362,7 +370,7 @@ impl Book {
                 order_id: s.order_id,
                 account: s.account,
                 side: s.side,
-                price: s.price,
+                price,
                 leaves: s.leaves,
             })
         })
@@ -378,20 +386,13 @@ impl Book {
         }
         let mut total = 0usize;
         for ladder in [&self.bids, &self.asks] {
-            for w in ladder.levels.windows(2) {
-                let ok = match ladder.side {
-                    Side::Buy => w[0].price < w[1].price,
-                    Side::Sell => w[0].price > w[1].price,
-                };
-                if !ok {
-                    return Err(format!("{:?} levels out of order", ladder.side));
-                }
-            }
-            for level in &ladder.levels {
+            ladder.check()?;
+            for &(_, li) in &ladder.order {
+                let level = &ladder.pool[li as usize];
                 let (mut qty, mut count, mut prev, mut m) = (0u64, 0u32, NIL, level.head);
                 while m != NIL {
                     let s = &self.arena.slots[m as usize];
-                    if s.prev != prev || s.price != level.price || s.side != ladder.side {
+                    if s.prev != prev || s.level != li || s.side != ladder.side {
                         return Err(format!("broken list at price {}", level.price));
                     }
                     if s.leaves == 0 || self.arena.get(s.order_id) != Some(m) {
@@ -480,16 +481,16 @@ impl Matching for Book {
         }
         let idx = self.arena.alloc(Slot {
             order_id: req.order_id,
-            price,
             leaves,
             account: req.account,
             prev: NIL,
             next: NIL,
+            level: NIL,
             side: req.side,
             stp: req.stp,
             post_only: req.post_only,
         });
-        self.place(idx);
+        self.place(idx, price);
     }
 
     fn cancel(&mut self, order_id: u64, out: &mut Vec<Event>) {
@@ -508,17 +509,16 @@ impl Matching for Book {
             return out.push(reject(Reason::UnknownOrder));
         };
         let s = self.arena.slots[idx as usize];
+        let price = self.price_of(&s);
         let replaced = Event {
             price: new_price,
             qty: new_qty,
             leaves: new_qty,
             ..Event::new(EventKind::Replaced, Reason::None, order_id)
         };
-        if new_price == s.price && new_qty <= s.leaves {
+        if new_price == price && new_qty <= s.leaves {
             // Reduce in place: the order keeps its queue position.
-            let ladder = self.ladder_mut(s.side);
-            let pos = ladder.find(s.price).expect("resting order's level exists");
-            ladder.levels[pos].qty -= s.leaves - new_qty;
+            self.ladder_mut(s.side).pool[s.level as usize].qty -= s.leaves - new_qty;
             self.arena.slots[idx as usize].leaves = new_qty;
             return out.push(replaced);
         }
@@ -539,10 +539,8 @@ impl Matching for Book {
         };
         match self.match_taker(&t, out) {
             Some(leaves) if leaves > 0 => {
-                let slot = &mut self.arena.slots[idx as usize];
-                slot.price = new_price;
-                slot.leaves = leaves;
-                self.place(idx);
+                self.arena.slots[idx as usize].leaves = leaves;
+                self.place(idx, new_price);
             }
             _ => self.arena.free(idx),
         }
@@ -561,11 +559,8 @@ impl Matching for Book {
     }
 
     fn orders(&self, side: Side) -> Vec<RestingOrder> {
-        let ladder = self.ladder(side);
-        ladder
-            .levels
-            .iter()
-            .rev()
+        self.ladder(side)
+            .best_first()
             .flat_map(|l| self.level_orders(l))
             .collect()
     }
@@ -576,7 +571,7 @@ impl Matching for Book {
             order_id: s.order_id,
             account: s.account,
             side: s.side,
-            price: s.price,
+            price: self.price_of(s),
             leaves: s.leaves,
         })
     }

@@ -9,9 +9,11 @@
 //! * [`Book`] (`book.rs`): the fast L3 book. Orders live in a pre-allocated arena of 40-byte
 //!   slots (`arena.rs`), chained per price level by `u32` prev/next indices (an intrusive
 //!   doubly linked FIFO: O(1) append at the tail, O(1) removal anywhere). Price levels of a side
-//!   sit in one `Vec` sorted with the best price last (`levels.rs`), so the touch is O(1). An
-//!   open-addressing index of tagged slot numbers finds an order by id. About 57 bytes per
-//!   order of capacity; nothing is allocated per order.
+//!   live in a pool at stable indices (`levels.rs`): each slot holds its level's index (and the
+//!   price lives once per level), a `Vec` of `(key, index)` keeps them sorted with the best
+//!   price last, so the touch is O(1), and a small price -> level map finds a level by price
+//!   in O(1). An open-addressing index of tagged slot numbers finds an order by id. About 57
+//!   bytes per order of capacity; nothing is allocated per order.
 //! * [`ReferenceBook`] (`reference.rs`): the naive model (`HashMap<i64, VecDeque<Order>>`) that
 //!   tests use as the oracle. Both implement [`Matching`].
 //! * [`L2Book`] (`l2.rs`): aggregated price -> quantity book for market data.
@@ -60,8 +62,8 @@
 //!
 //! ## Cost per operation
 //!
-//! Submit: O(log L) to find the level (O(1) at the touch) + O(1) per fill; cancel O(1) +
-//! O(log L); best bid/ask O(1). Nothing allocates once the ladders have reached their peak
+//! Submit: O(1) expected to find the level (O(log L) plus a short memmove when it creates
+//! one) + O(1) per fill; cancel O(1) (O(log L) when its level empties); best bid/ask O(1). Nothing allocates once the ladders have reached their peak
 //! number of levels and the caller's event `Vec` its peak length
 //! (`tests/alloc.rs` proves it with a counting allocator).
 
