@@ -1,21 +1,28 @@
 //! Journal benchmarks (criterion, real files in a temp dir on the working disk):
 //!
-//! * `journal_append_64B/{none,batch}`: appends of 64-byte payloads (80 bytes on disk), one
-//!   record per iteration, 64 MiB segments, rotation included. Old segments are deleted
+//! * `journal_append_64B/{none,batch_1000rec_1ms,always}`: appends of 64-byte payloads (80
+//!   bytes on disk), one record per iteration, 64 MiB segments, rotation included; the sync
+//!   thread syncs in the background under `batch` and `always`. Old segments are deleted
 //!   outside the timed region so the disk does not fill up.
 //! * `journal_replay_64B/{reader,open_with_replay}`: replaying a 2M-record journal from the
 //!   page cache (CRC and continuity checked for every record); target >= 5M records/s.
 //!
-//! After criterion, a summary pass prints records/s, payload MB/s and on-disk MB/s for each
-//! policy, and the sync latency (count, mean, max, p50/p99 bucket bounds) observed under
-//! `Batch` and `Always`. Set `JOURNAL_BENCH_RESTART=<records>` to also time a cold-ish
-//! restart: `open_with_replay` of that many journaled 64-byte records.
+//! After criterion, a summary pass prints for each policy: records/s, payload and on-disk
+//! MB/s, how long after the last append everything was durable, the sync latency (count,
+//! mean, max, p50/p99 bucket bounds), and the latency of single `append` calls (HdrHistogram,
+//! p50..max) while the sync thread runs; under `always` also the one-record commit latency
+//! (append until `DurableSeq` covers it). Set `JOURNAL_BENCH_RESTART=<records>` to also time
+//! a restart: `open_with_replay` of that many journaled 64-byte records.
+//!
+//! Run only the summary: `cargo bench -p tradecore-engine --bench journal -- summary-only`
+//! (a filter that matches no criterion benchmark; the summary always runs).
 
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hdrhistogram::Histogram;
 use tradecore_engine::journal::{FsyncPolicy, Journal, JournalConfig, JournalReader, JournalStats};
 
 const PAYLOAD: usize = 64;
@@ -52,7 +59,11 @@ fn bench_append(c: &mut Criterion) {
     group.sample_size(20);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
-    for (name, policy) in [("none", FsyncPolicy::None), ("batch_1000rec_1ms", BATCH)] {
+    for (name, policy) in [
+        ("none", FsyncPolicy::None),
+        ("batch_1000rec_1ms", BATCH),
+        ("always", FsyncPolicy::Always),
+    ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut j = open(dir.path(), policy);
         group.bench_function(name, |b| {
@@ -68,7 +79,7 @@ fn bench_append(c: &mut Criterion) {
                 dt
             });
         });
-        report_syncs(&format!("criterion append/{name}"), j.stats());
+        report_syncs(&format!("criterion append/{name}"), &j.stats());
     }
     group.finish();
 }
@@ -134,7 +145,15 @@ fn report_syncs(label: &str, s: &JournalStats) {
     );
 }
 
-/// One fixed-size timed pass per policy, printed as plain figures.
+fn pct(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1e3
+}
+
+/// One fixed-size timed pass per policy, printed as plain figures: throughput, the latency
+/// of each `append` call (the engine thread's cost; it must not include a disk wait under
+/// any policy), the background sync latencies, and under `always` the commit latency (append
+/// until `DurableSeq::get` covers the record, one record at a time: what a publisher holding
+/// a report waits on an idle venue).
 fn summary(_c: &mut Criterion) {
     println!("\n== journal summary (64-byte payloads, 80 bytes per record on disk) ==");
     for (name, policy, records) in [
@@ -146,27 +165,68 @@ fn summary(_c: &mut Criterion) {
                 records: 64,
                 micros: 200,
             },
-            500_000,
+            5_000_000,
         ),
-        ("always", FsyncPolicy::Always, 2_000),
+        ("always", FsyncPolicy::Always, 5_000_000),
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut j = open(dir.path(), policy);
+        let durable = j.durable();
         let p = payload(1);
         let t0 = Instant::now();
         for _ in 0..records {
             j.append(&p).expect("append");
         }
         let dt = t0.elapsed().as_secs_f64();
-        let s = j.stats().clone();
+        let last = j.next_seq() - 1;
+        let t1 = Instant::now();
+        durable
+            .wait_for(last, Duration::from_secs(600))
+            .expect("durable");
+        let drain = t1.elapsed().as_secs_f64();
+        let s = j.stats();
         println!(
-            "append {name}: {records} records in {:.3} s = {:.2} M records/s, {:.0} MB/s payload, {:.0} MB/s on disk",
+            "append {name}: {records} records in {:.3} s = {:.2} M records/s, {:.0} MB/s payload, {:.0} MB/s on disk; durable {:.1} ms after the last append",
             dt,
             records as f64 / dt / 1e6,
             s.payload_bytes as f64 / dt / 1e6,
             s.bytes_written as f64 / dt / 1e6,
+            drain * 1e3,
         );
         report_syncs(&format!("  syncs {name}"), &s);
+        // Per-call latency of append (rotation included), in a second pass on the same
+        // journal while the sync thread keeps syncing.
+        let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).expect("hist");
+        for _ in 0..1_000_000 {
+            let t = Instant::now();
+            j.append(&p).expect("append");
+            h.saturating_record(t.elapsed().as_nanos() as u64);
+        }
+        println!(
+            "  append latency {name}: p50 {:.2} us, p99 {:.2} us, p99.9 {:.2} us, p99.99 {:.2} us, max {:.1} us",
+            pct(&h, 0.5),
+            pct(&h, 0.99),
+            pct(&h, 0.999),
+            pct(&h, 0.9999),
+            h.max() as f64 / 1e3
+        );
+        if policy == FsyncPolicy::Always {
+            let mut c = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).expect("hist");
+            for _ in 0..2_000 {
+                let t = Instant::now();
+                let seq = j.append(&p).expect("append");
+                while durable.get() < seq {
+                    std::hint::spin_loop();
+                }
+                c.saturating_record(t.elapsed().as_nanos() as u64);
+            }
+            println!(
+                "  commit latency always (one record at a time, append -> durable): p50 {:.0} us, p99 {:.0} us, max {:.0} us",
+                pct(&c, 0.5),
+                pct(&c, 0.99),
+                c.max() as f64 / 1e3
+            );
+        }
         drop(j);
     }
     let dir = tempfile::tempdir().expect("tempdir");

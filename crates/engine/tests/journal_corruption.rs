@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use tradecore_engine::journal::{
     load_latest_snapshot, padded_record_len, write_snapshot, DamageReason, FsyncPolicy, Journal,
-    JournalConfig, JournalReader,
+    JournalConfig, JournalReader, LOCK_FILE,
 };
 
 const SEGMENT: u64 = 4096;
@@ -91,10 +91,11 @@ fn template() -> (tempfile::TempDir, Vec<u64>, Vec<Placement>) {
     }
     j.close().unwrap();
     let (segments, places) = layout(RECORDS);
-    // The files are where the documented layout says.
+    // The files are where the documented layout says (plus the directory's lock file).
     let mut names: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != LOCK_FILE))
         .collect();
     names.sort();
     let want: Vec<_> = segments.iter().map(|&s| seg_path(dir.path(), s)).collect();

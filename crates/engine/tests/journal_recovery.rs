@@ -264,20 +264,28 @@ fn reopen_after_drop_without_flush_loses_nothing() {
 
 #[test]
 fn fsync_policies_sync_when_they_say_and_count_it() {
+    // Generous: the machine is shared; nothing here measures speed.
+    const WAIT: Duration = Duration::from_secs(30);
     let dir = tempfile::tempdir().unwrap();
     let (mut j, _) = Journal::open(dir.path().join("always"), small(FsyncPolicy::Always)).unwrap();
-    assert_eq!(j.synced_seq(), None);
+    let durable = j.durable();
+    assert_eq!((j.synced_seq(), durable.get()), (None, 0));
     for seq in 1..=40 {
         j.append(&expected(seq)).unwrap();
-        assert_eq!(
-            j.synced_seq(),
-            Some(seq),
-            "Always syncs before append returns"
+        // The sync thread makes it durable; append itself never waits for the disk.
+        assert!(
+            durable.wait_for(seq, WAIT).unwrap(),
+            "seq {seq} never synced"
         );
+        assert!(j.synced_seq() >= Some(seq));
     }
     let s = j.stats();
-    assert_eq!(s.fsyncs, 40);
-    assert_eq!(s.fsync_histogram.total(), 40);
+    assert!(
+        (1..=40).contains(&s.fsyncs),
+        "one sync per group: {}",
+        s.fsyncs
+    );
+    assert_eq!(s.fsync_histogram.total(), s.fsyncs);
     assert!(s.fsync_ns_max >= s.fsync_ns_last && s.fsync_ns_total >= s.fsync_ns_max);
     assert!(s.fsync_ns_max > 0);
 
@@ -285,52 +293,66 @@ fn fsync_policies_sync_when_they_say_and_count_it() {
         records: 10,
         micros: 60_000_000,
     };
-    // 64 KiB segments: no rotation (which would sync early) within these 95 records.
+    // 64 KiB segments: no rotation within these records.
     let cfg = JournalConfig {
         segment_size: 1 << 16,
         fsync: batch,
     };
     let (mut j, _) = Journal::open(dir.path().join("batch"), cfg).unwrap();
-    for seq in 1..=95 {
+    let durable = j.durable();
+    for seq in 1..=9 {
         j.append(&expected(seq)).unwrap();
     }
-    assert_eq!(j.segment_count(), 1);
-    assert_eq!(j.stats().fsyncs, 9, "one sync per 10 records");
-    assert_eq!(j.synced_seq(), Some(90));
+    // Nine pending records are under the count and far younger than 60 s: no sync may
+    // happen, however long the thread has had.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!((durable.get(), j.stats().fsyncs), (0, 0));
+    assert!(!durable.wait_for(1, Duration::from_millis(20)).unwrap());
+    j.append(&expected(10)).unwrap();
     assert!(
-        !j.tick().unwrap(),
-        "the pending records are younger than 60 s"
+        durable.wait_for(10, WAIT).unwrap(),
+        "10 pending records sync"
     );
+    for seq in 11..=95 {
+        j.append(&expected(seq)).unwrap();
+    }
+    // Every sync covers at least 10 records and at most 9 stay pending.
+    assert!(durable.wait_for(86, WAIT).unwrap());
+    let s = j.stats();
+    assert!((2..=9).contains(&s.fsyncs), "{} syncs", s.fsyncs);
+    assert!(durable.get() <= 95);
+    assert!(!j.tick().unwrap(), "tick never syncs");
     j.flush().unwrap();
-    assert_eq!(j.synced_seq(), Some(95));
+    assert_eq!((durable.get(), j.synced_seq()), (95, Some(95)));
 
     let timed = FsyncPolicy::Batch {
         records: 1_000_000,
         micros: 2_000,
     };
     let (mut j, _) = Journal::open(dir.path().join("timed"), small(timed)).unwrap();
+    let durable = j.durable();
     j.append(b"one").unwrap();
     j.append(b"two").unwrap();
-    assert_eq!(j.stats().fsyncs, 0);
-    std::thread::sleep(Duration::from_millis(5));
-    assert!(
-        j.tick().unwrap(),
-        "tick syncs once the oldest pending record is 2 ms old"
-    );
-    assert_eq!((j.stats().fsyncs, j.synced_seq()), (1, Some(2)));
-    assert!(!j.tick().unwrap(), "nothing pending");
+    // The thread syncs once the oldest pending record is 2 ms old, with no tick.
+    assert!(durable.wait_for(2, WAIT).unwrap());
+    assert_eq!(j.synced_seq(), Some(2));
     j.append(b"three").unwrap();
-    std::thread::sleep(Duration::from_millis(5));
-    j.append(b"four").unwrap(); // the time bound is also checked on append
-    assert_eq!((j.stats().fsyncs, j.synced_seq()), (2, Some(4)));
+    assert!(durable.wait_for(3, WAIT).unwrap());
+    assert!(j.stats().fsyncs >= 2);
 
     let (mut j, _) = Journal::open(dir.path().join("none"), small(FsyncPolicy::None)).unwrap();
+    let durable = j.durable();
     append_range(&mut j, 1, 200);
-    assert_eq!((j.stats().fsyncs, j.synced_seq()), (0, None));
+    // Under `None` durable means appended (it survives a killed process), and nothing syncs.
+    assert_eq!(
+        (j.stats().fsyncs, j.synced_seq(), durable.get()),
+        (0, None, 200)
+    );
+    assert!(j.segment_count() > 1 && j.unsynced_segments() == j.segment_count());
     j.flush().unwrap();
     assert_eq!(
-        j.synced_seq(),
-        Some(200),
+        (j.synced_seq(), j.unsynced_segments()),
+        (Some(200), 1),
         "flush syncs rotated-out segments too"
     );
 }

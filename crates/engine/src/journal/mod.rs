@@ -27,54 +27,71 @@
 //! * A record's length field is written last, so a process killed mid-append leaves either
 //!   a complete record or a zero length (which recovery reports and cuts).
 //! * No file content makes `open`, the reader or snapshot loading panic.
-//! * One `Journal` per directory at a time, and nothing else writes its files (this is what
-//!   makes the memory maps sound; see `segment.rs`).
+//! * One `Journal` per directory at a time (enforced by the directory lock), and nothing else
+//!   writes its files (this is what makes the memory maps sound; see `segment.rs`).
+//! * The durable sequence number only grows and never passes the last appended one.
 //!
-//! # Durability ([`FsyncPolicy`])
+//! # Durability ([`FsyncPolicy`]) and group commit
 //!
-//! | policy | `append` returns after | process killed (SIGKILL) | power loss / kernel crash |
+//! `append` never waits on the disk: it copies the record into the shared mapping and
+//! returns. Under `Batch` and `Always` a background thread (`sync`, named `journal-sync`)
+//! `fdatasync`s the written segments and publishes how far that got ([`DurableSeq`], from
+//! [`Journal::durable`]); records appended during a sync go into the next one (group commit).
+//!
+//! | policy | synced by | process killed (SIGKILL) | power loss / kernel crash |
 //! |---|---|---|---|
-//! | `None` | the copy into the map | nothing lost | everything since the kernel last wrote the pages back (tens of seconds by default) |
-//! | `Batch { records, micros }` | the copy; every `records`-th append or the first append/`tick` `micros` after the oldest unsynced one also syncs | nothing lost | at most the records not yet synced: under `records` records, or `micros` plus the time to the next `append`/`tick` |
-//! | `Always` | the record is synced (`msync` of its pages) | nothing lost | nothing acknowledged |
+//! | `None` | only `flush`/`close` | nothing lost | everything since the kernel last wrote the pages back (tens of seconds by default) |
+//! | `Batch { records, micros }` | the sync thread, at `records` pending or when the oldest pending is `micros` old | nothing lost | at most the records not covered by a completed sync (one batch) |
+//! | `Always` | the sync thread, continuously | nothing lost | nothing acknowledged, if acknowledgements wait until [`DurableSeq::get`] covers them |
 //!
 //! A killed process loses nothing with any policy because the records are in the page cache
 //! as soon as they are copied into the shared mapping; the kernel writes them back after the
-//! process dies. [`Journal::synced_seq`] tells which records are known durable, so a caller
-//! can hold acknowledgements until then if it wants `Always`-level safety with batched syncs.
+//! process dies. `docs/journal.md` has the measured figures.
+//!
+//! One `Journal` per directory is enforced by a lock on `<dir>/LOCK` (`lock.rs`): a second
+//! open fails with [`JournalError::Locked`] naming the holder's pid.
 //!
 //! # Cost
 //!
 //! `append` of a 64-byte payload: one bounds check, a 64-byte copy, a CRC32 of 76 bytes, four
-//! small stores; no allocation and no system call (besides the page fault on the first touch
-//! of each 4 KiB page of a new segment, and the sync itself under `Batch`/`Always`).
-//! `Batch` reads the monotonic clock once per append. Rotation (one per `segment_size`
-//! bytes) creates, sizes and maps a new file. Replay is one CRC pass over the mapped files.
+//! small stores, one atomic store of the sequence number and, under `Always`, an `unpark` of
+//! the sync thread (an atomic swap; a futex wake only when it sleeps); under `Batch` two
+//! relaxed loads and an `unpark` once per batch. No allocation and no system call besides the
+//! page fault on the first touch of each 4 KiB page (and a re-fault of the page a concurrent
+//! writeback write-protected). Rotation (one per `segment_size` bytes) creates, sizes and maps
+//! a new file without syncing. Replay is one CRC pass over the mapped files.
 
 pub mod format;
+mod lock;
 mod recovery;
 mod segment;
 pub mod snapshot;
+mod sync;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{compiler_fence, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{compiler_fence, AtomicBool, Ordering};
+use std::sync::Arc;
 
 use memmap2::MmapMut;
 
 pub use format::{max_payload, padded_record_len, HeaderProblem, SnapshotProblem};
 pub use recovery::{Damage, DamageReason, JournalReader, RecoveryReport};
 pub use snapshot::{
-    list_snapshots, load_latest_snapshot, prune_snapshots, write_snapshot, RejectedSnapshot,
-    Snapshot, SnapshotLoad, SnapshotStore, SnapshotWrite,
+    list_snapshots, load_latest_snapshot, load_latest_snapshot_upto, prune_snapshots,
+    write_snapshot, RejectedSnapshot, Snapshot, SnapshotLoad, SnapshotStore, SnapshotWrite,
 };
 
 use format::{
     parse_segment_name, segment_size_ok, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEGMENT_TMP_SUFFIX,
 };
+pub use lock::{lock_path, LOCK_FILE};
+pub use sync::{DurableSeq, DurableWaker};
+
+use lock::DirLock;
 use recovery::{list_segments, scan};
 use segment::{create_segment, io_err, map_write, quarantine_path, sync_dir};
+use sync::{SegFile, Shared, SyncThread};
 
 /// Errors of the journal and snapshot files.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +126,22 @@ pub enum JournalError {
     /// journal refuses further work (reopen it to recover from what is on disk).
     #[error("journal is poisoned: an earlier sync failed")]
     Poisoned,
+    /// Another `Journal` (in this process or another one) has the directory open.
+    #[error(
+        "journal directory {} is in use by {} (lock file {})",
+        dir.display(),
+        match pid { Some(p) => format!("process {p}"), None => "another process".to_owned() },
+        lock_path(dir).display()
+    )]
+    Locked {
+        /// The journal directory.
+        dir: PathBuf,
+        /// The holder's pid, as written in the lock file (`None` if unreadable).
+        pid: Option<u32>,
+    },
+    /// The journal was closed or dropped before the awaited record became durable.
+    #[error("journal is closed")]
+    Closed,
     /// Replay was asked to start before the first retained record.
     #[error("seq {requested} is not retained: the journal starts at seq {first}")]
     SeqNotRetained {
@@ -274,7 +307,7 @@ pub struct JournalStats {
 }
 
 impl JournalStats {
-    fn record_fsync(&mut self, ns: u64) {
+    pub(crate) fn record_fsync(&mut self, ns: u64) {
         self.fsyncs += 1;
         self.fsync_ns_total = self.fsync_ns_total.saturating_add(ns);
         self.fsync_ns_last = ns;
@@ -289,29 +322,30 @@ struct Active {
     path: PathBuf,
     /// Next free offset (multiple of 8).
     cursor: usize,
-    /// First byte not yet synced.
-    dirty_from: usize,
 }
 
 /// The single writer of a journal directory.
 ///
 /// Dropping it without [`Journal::close`] is like a killed process: nothing is lost from the
-/// page cache, and the next `open` finds every appended record.
+/// page cache, and the next `open` finds every appended record. It holds the directory's
+/// lock (`LOCK`) until it is closed or dropped.
 pub struct Journal {
     dir: PathBuf,
     config: JournalConfig,
     max_payload: usize,
     /// Retained segments as (first seq, path), oldest first; the last is the active one.
     segments: Vec<(u64, PathBuf)>,
-    /// Index in `segments` of the oldest segment that may hold unsynced records.
-    first_unsynced: usize,
     active: Active,
     next_seq: u64,
-    pending: u32,
-    pending_since: Option<Instant>,
-    synced_seq: Option<u64>,
     poisoned: bool,
+    /// Appender-side counters (the sync counters live in `shared`).
     stats: JournalStats,
+    shared: Arc<Shared>,
+    /// The `journal-sync` thread (`Batch` and `Always` only).
+    sync_thread: Option<SyncThread>,
+    /// `Batch`: the `sync_started` value for which the thread was last woken.
+    kicked_for: u64,
+    _lock: DirLock,
 }
 
 impl std::fmt::Debug for Journal {
@@ -323,16 +357,17 @@ impl std::fmt::Debug for Journal {
             .field("active", &self.active.path)
             .field("cursor", &self.active.cursor)
             .field("next_seq", &self.next_seq)
-            .field("synced_seq", &self.synced_seq)
+            .field("synced_seq", &self.synced_seq())
             .field("poisoned", &self.poisoned)
             .finish()
     }
 }
 
 impl Journal {
-    /// Opens (creating if needed) the journal in `dir`: validates every record, repairs a
-    /// damaged tail, and returns the writer positioned after the last valid record with a
-    /// report of what was found. An empty directory starts at sequence number 1.
+    /// Opens (creating if needed) the journal in `dir`: locks the directory, validates every
+    /// record, repairs a damaged tail, and returns the writer positioned after the last valid
+    /// record with a report of what was found. An empty directory starts at sequence number 1.
+    /// Fails with [`JournalError::Locked`] if another `Journal` has the directory open.
     pub fn open(
         dir: impl AsRef<Path>,
         config: JournalConfig,
@@ -342,14 +377,19 @@ impl Journal {
 
     /// Like [`Journal::open`], and passes every valid record with `seq >= from_seq` to `visit`
     /// during the same scan (start-up after loading the snapshot covering `from_seq - 1`). An
-    /// empty directory starts at `from_seq`. Errors, before modifying anything, if `from_seq`
-    /// is older than the first retained record or beyond the end of the journal.
+    /// empty directory starts at `from_seq` (at least 1). Errors, before modifying anything,
+    /// if `from_seq` is older than the first retained record or beyond the end of the journal.
     pub fn open_with_replay<F: FnMut(u64, &[u8])>(
         dir: impl AsRef<Path>,
         config: JournalConfig,
         from_seq: u64,
         visit: F,
     ) -> Result<(Self, RecoveryReport), JournalError> {
+        if from_seq == 0 {
+            return Err(JournalError::InvalidConfig(
+                "sequence numbers start at 1: replay from_seq must be at least 1",
+            ));
+        }
         Self::open_inner(dir.as_ref(), config, Some(from_seq), visit)
     }
 
@@ -361,6 +401,7 @@ impl Journal {
     ) -> Result<(Self, RecoveryReport), JournalError> {
         config.validate()?;
         fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let dir_lock = DirLock::acquire(dir)?;
         let durable = config.fsync != FsyncPolicy::None;
         let entries = list_segments(dir)?;
         if let (Some(from), Some(first)) = (from_seq, entries.first()) {
@@ -418,7 +459,7 @@ impl Journal {
             .iter()
             .map(|k| (k.first_seq, k.path.clone()))
             .collect();
-        let active = match out.kept.last() {
+        let (active, active_file) = match out.kept.last() {
             Some(k) => {
                 let file = fs::OpenOptions::new()
                     .read(true)
@@ -438,24 +479,24 @@ impl Journal {
                 if k.file_len < k.segment_size || zero_to > k.end {
                     file.sync_all().map_err(io_err(&k.path))?;
                 }
-                Active {
+                let active = Active {
                     map,
                     path: k.path.clone(),
                     cursor: k.end,
-                    dirty_from: k.end,
-                }
+                };
+                (active, file)
             }
             None => {
                 let (file, path) = create_segment(dir, out.next_seq, config.segment_size, durable)?;
                 let map = map_write(&file, config.segment_size as usize, &path)?;
                 stats.segments_created += 1;
                 segments.push((out.next_seq, path.clone()));
-                Active {
+                let active = Active {
                     map,
                     path,
                     cursor: SEGMENT_HEADER_LEN,
-                    dirty_from: SEGMENT_HEADER_LEN,
-                }
+                };
+                (active, file)
             }
         };
         let repaired = damage.is_some();
@@ -463,14 +504,38 @@ impl Journal {
             sync_dir(dir)?;
         }
         // Records recovered from the page cache of a previous run may not be on disk yet.
-        let mut synced_seq = None;
+        let last = out.next_seq.checked_sub(1).filter(|_| out.records > 0);
         if durable {
             for (_, path) in &segments {
                 fs::File::open(path)
                     .and_then(|f| f.sync_data())
                     .map_err(io_err(path))?;
             }
-            synced_seq = out.next_seq.checked_sub(1).filter(|_| out.records > 0);
+        }
+        let shared = Arc::new(Shared::new(
+            dir.to_path_buf(),
+            config.fsync,
+            last.unwrap_or(0),
+            if durable { last.unwrap_or(0) } else { 0 },
+        ));
+        if durable {
+            shared.push_file(SegFile {
+                first_seq: segments.last().map_or(out.next_seq, |s| s.0),
+                path: active.path.clone(),
+                file: Some(Arc::new(active_file)),
+                created: AtomicBool::new(false),
+            });
+        } else {
+            // Under `None` the previous run may have left unsynced pages in any segment.
+            drop(active_file);
+            for (first_seq, path) in &segments {
+                shared.push_file(SegFile {
+                    first_seq: *first_seq,
+                    path: path.clone(),
+                    file: None,
+                    created: AtomicBool::new(false),
+                });
+            }
         }
         let report = RecoveryReport {
             dir: dir.to_path_buf(),
@@ -483,27 +548,33 @@ impl Journal {
             repaired,
             removed_temp_files,
         };
-        // Under `None` the previous run may have left unsynced pages in any segment.
-        let first_unsynced = if durable { segments.len() - 1 } else { 0 };
+        let sync_thread = if durable {
+            Some(SyncThread::spawn(Arc::clone(&shared))?)
+        } else {
+            None
+        };
         let journal = Self {
             dir: dir.to_path_buf(),
             config,
             max_payload: max_payload(config.segment_size),
             segments,
-            first_unsynced,
             active,
             next_seq: out.next_seq,
-            pending: 0,
-            pending_since: None,
-            synced_seq,
             poisoned: false,
             stats,
+            // No generation has been kicked yet (`sync_started` never reaches u64::MAX).
+            kicked_for: u64::MAX,
+            shared,
+            sync_thread,
+            _lock: dir_lock,
         };
         Ok((journal, report))
     }
 
-    /// Appends one record and returns its sequence number. Durable per the [`FsyncPolicy`]
-    /// when this returns `Ok`.
+    /// Appends one record and returns its sequence number. The record is in the page cache
+    /// (it survives a killed process) when this returns; it is durable against power loss
+    /// once [`DurableSeq::get`] reaches its seq (under `Batch`/`Always` the sync thread gets
+    /// there without this thread ever waiting on the disk).
     #[inline]
     pub fn append(&mut self, payload: &[u8]) -> Result<u64, JournalError> {
         self.append_with(payload.len(), |dst| dst.copy_from_slice(payload))
@@ -511,13 +582,15 @@ impl Journal {
 
     /// Appends one record of `len` bytes written in place by `fill` (which receives exactly
     /// `len` bytes of the mapped segment, so an encoder can write straight into the journal),
-    /// and returns its sequence number. `fill` must not panic.
+    /// and returns its sequence number. `fill` must not panic. Never waits on the disk (a
+    /// rotation creates the next segment without syncing; see `rotate`).
     pub fn append_with<F: FnOnce(&mut [u8])>(
         &mut self,
         len: usize,
         fill: F,
     ) -> Result<u64, JournalError> {
-        if self.poisoned {
+        if self.poisoned || self.shared.failed.load(Ordering::Relaxed) {
+            self.poisoned = true;
             return Err(JournalError::Poisoned);
         }
         if len == 0 {
@@ -556,17 +629,34 @@ impl Journal {
         self.stats.records += 1;
         self.stats.bytes_written += rec as u64;
         self.stats.payload_bytes += len as u64;
+        let sh = &*self.shared;
         match self.config.fsync {
-            FsyncPolicy::None => {}
-            FsyncPolicy::Always => self.sync()?,
-            FsyncPolicy::Batch { records, micros } => {
-                self.pending += 1;
-                let now = Instant::now();
-                let since = *self.pending_since.get_or_insert(now);
-                if self.pending >= records
-                    || now.duration_since(since) >= Duration::from_micros(u64::from(micros))
-                {
-                    self.sync()?;
+            FsyncPolicy::None => {
+                sh.appended.store(seq, Ordering::Release);
+                sh.notify_waiters();
+            }
+            FsyncPolicy::Always => {
+                sh.appended.store(seq, Ordering::Release);
+                if let Some(t) = &self.sync_thread {
+                    // An atomic swap; a futex wake only if the thread sleeps.
+                    t.thread.unpark();
+                }
+            }
+            FsyncPolicy::Batch { records, .. } => {
+                // SeqCst pairs with the thread's `idle` store and re-check of `appended`.
+                sh.appended.store(seq, Ordering::SeqCst);
+                let started = sh.sync_started.load(Ordering::Relaxed);
+                let full = seq.wrapping_sub(started) >= u64::from(records);
+                // Wake the thread when it sleeps with nothing pending (it then times the
+                // batch), and once per sync generation when the batch is full.
+                let kick_full = full && self.kicked_for != started;
+                if kick_full || sh.idle.load(Ordering::SeqCst) {
+                    if kick_full {
+                        self.kicked_for = started;
+                    }
+                    if let Some(t) = &self.sync_thread {
+                        t.thread.unpark();
+                    }
                 }
             }
         }
@@ -574,94 +664,90 @@ impl Journal {
     }
 
     /// Syncs every record appended so far (whatever the policy), including those in segments
-    /// rotated out without a sync under `FsyncPolicy::None`.
+    /// rotated out without a sync, on the calling thread; returns when they are durable.
+    /// Call it before writing a snapshot.
     pub fn flush(&mut self) -> Result<(), JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned);
         }
-        let last = self.segments.len() - 1;
-        if self.first_unsynced < last {
-            for (_, path) in &self.segments[self.first_unsynced..last] {
-                let r = fs::File::open(path).and_then(|f| f.sync_data());
-                if let Err(e) = r {
-                    self.poisoned = true;
-                    return Err(io_err(path)(e));
-                }
-            }
-            self.first_unsynced = last;
+        let sh = &*self.shared;
+        let target = sh.appended.load(Ordering::Acquire);
+        let mut side = sh
+            .side
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if sh.failed.load(Ordering::Acquire) {
+            drop(side);
+            self.poisoned = true;
+            return Err(sh.take_error());
         }
-        self.sync()
-    }
-
-    /// For the engine's idle loop: under `Batch`, syncs if the oldest pending record is at
-    /// least `micros` old. Returns whether it synced.
-    pub fn tick(&mut self) -> Result<bool, JournalError> {
-        if let (FsyncPolicy::Batch { micros, .. }, Some(since)) =
-            (self.config.fsync, self.pending_since)
-        {
-            if since.elapsed() >= Duration::from_micros(u64::from(micros)) {
-                self.sync()?;
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// Flushes everything and closes the journal, returning its final counters.
-    pub fn close(mut self) -> Result<JournalStats, JournalError> {
-        self.flush()?;
-        sync_dir(&self.dir)?;
-        Ok(self.stats)
-    }
-
-    /// Syncs the active segment's unsynced range.
-    fn sync(&mut self) -> Result<(), JournalError> {
-        if self.poisoned {
-            return Err(JournalError::Poisoned);
-        }
-        let a = &mut self.active;
-        if a.cursor > a.dirty_from {
-            let t0 = Instant::now();
-            let r = a.map.flush_range(a.dirty_from, a.cursor - a.dirty_from);
-            let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            if let Err(e) = r {
-                self.poisoned = true;
-                return Err(io_err(&a.path)(e));
-            }
-            a.dirty_from = a.cursor;
-            self.stats.record_fsync(ns);
-        }
-        self.pending = 0;
-        self.pending_since = None;
-        if self.first_unsynced + 1 == self.segments.len() && self.next_seq > self.first_seq() {
-            self.synced_seq = Some(self.next_seq - 1);
+        sh.sync_started.fetch_max(target, Ordering::Relaxed);
+        let r = sh.sync_to(&mut side, target);
+        drop(side);
+        if r.is_err() {
+            self.poisoned = true;
+            return Err(sh.take_error());
         }
         Ok(())
     }
 
-    /// Starts a new segment at `next_seq`.
-    fn rotate(&mut self) -> Result<(), JournalError> {
-        let durable = self.config.fsync != FsyncPolicy::None;
-        if durable {
-            self.sync()?;
+    /// For the engine's idle loop. Syncing happens on the sync thread (or in `flush`), so this
+    /// never syncs and returns `Ok(false)`; it reports a failed background sync as an error
+    /// (the same one `flush` and `close` return), so the engine learns of it even when idle.
+    pub fn tick(&mut self) -> Result<bool, JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned);
         }
+        if self.shared.failed.load(Ordering::Relaxed) {
+            self.poisoned = true;
+            return Err(self.shared.take_error());
+        }
+        Ok(false)
+    }
+
+    /// Flushes everything, stops the sync thread and closes the journal (releasing the
+    /// directory lock), returning its final counters.
+    pub fn close(mut self) -> Result<JournalStats, JournalError> {
+        self.flush()?;
+        self.stop_sync_thread();
+        sync_dir(&self.dir)?;
+        Ok(self.stats())
+    }
+
+    fn stop_sync_thread(&mut self) {
+        if let Some(mut t) = self.sync_thread.take() {
+            t.stop(&self.shared);
+        }
+    }
+
+    /// Starts a new segment at `next_seq`. Never waits on the disk: the new file is created
+    /// without `fsync` and registered with the sync side first, which syncs it (and the
+    /// directory) before any record in it counts as durable; the old segment stays listed
+    /// until a sync has covered it.
+    fn rotate(&mut self) -> Result<(), JournalError> {
         let seq = self.next_seq;
-        let (file, path) = create_segment(&self.dir, seq, self.config.segment_size, durable)?;
+        let (file, path) = create_segment(&self.dir, seq, self.config.segment_size, false)?;
         let map = map_write(&file, self.config.segment_size as usize, &path)?;
         if self.active.cursor == SEGMENT_HEADER_LEN {
             // The active segment was empty (and smaller than this record needs): the new file
             // has replaced it under the same name.
             self.segments.pop();
+            self.shared.forget_segment(seq);
         }
         self.segments.push((seq, path.clone()));
-        if durable {
-            self.first_unsynced = self.segments.len() - 1;
-        }
+        let durable = self.config.fsync != FsyncPolicy::None;
+        self.shared.push_file(SegFile {
+            first_seq: seq,
+            path: path.clone(),
+            file: durable.then(|| Arc::new(file)),
+            // Its name and header are not durable yet: the next sync (or flush, under
+            // `None`) also syncs the directory.
+            created: AtomicBool::new(true),
+        });
         self.active = Active {
             map,
             path,
             cursor: SEGMENT_HEADER_LEN,
-            dirty_from: SEGMENT_HEADER_LEN,
         };
         self.stats.segments_created += 1;
         Ok(())
@@ -680,10 +766,10 @@ impl Journal {
                 _ => {}
             }
             self.segments.remove(0);
-            self.first_unsynced = self.first_unsynced.saturating_sub(1);
             removed += 1;
         }
         if removed > 0 {
+            self.shared.forget_files_before(self.first_seq());
             sync_dir(&self.dir)?;
         }
         Ok(removed)
@@ -709,10 +795,31 @@ impl Journal {
         self.segments.first().map_or(self.next_seq, |s| s.0)
     }
 
-    /// Highest sequence number covered by a completed sync by this journal (after `open`,
-    /// under a policy other than `None`, every recovered record counts as synced).
+    /// Highest sequence number covered by a completed sync (by the sync thread or `flush`;
+    /// after `open` under a policy other than `None`, every recovered record counts as
+    /// synced). `None` before any.
     pub fn synced_seq(&self) -> Option<u64> {
-        self.synced_seq
+        Some(self.shared.synced.load(Ordering::Acquire)).filter(|&s| s != 0)
+    }
+
+    /// A cheap, cloneable handle telling other threads how far the journal is durable under
+    /// its policy, and letting them wait ([`DurableSeq`]).
+    pub fn durable(&self) -> DurableSeq {
+        DurableSeq::new(Arc::clone(&self.shared))
+    }
+
+    /// Registers a callback run on the sync thread each time the durable sequence number
+    /// advances (with the new value), e.g. to wake a publisher's event loop. `Batch` and
+    /// `Always` only (under `None` a record is durable when `append` returns). Keep it short:
+    /// it delays the next sync.
+    pub fn set_durable_waker(&self, waker: DurableWaker) {
+        self.shared.set_waker(Some(waker));
+    }
+
+    /// Segments that may still hold records not covered by a sync (at least 1: the active
+    /// one). After a sync with nothing appended since, exactly 1.
+    pub fn unsynced_segments(&self) -> usize {
+        self.shared.unsynced_files()
     }
 
     /// Largest payload accepted by `append`.
@@ -725,9 +832,30 @@ impl Journal {
         self.segments.len()
     }
 
-    /// Counters for metrics.
-    pub fn stats(&self) -> &JournalStats {
-        &self.stats
+    /// Counters for metrics: the appender's, plus the syncs done so far by the sync thread
+    /// and `flush`.
+    pub fn stats(&self) -> JournalStats {
+        let f = self.shared.fsync_stats();
+        JournalStats {
+            fsyncs: f.fsyncs,
+            fsync_ns_total: f.fsync_ns_total,
+            fsync_ns_last: f.fsync_ns_last,
+            fsync_ns_max: f.fsync_ns_max,
+            fsync_histogram: f.fsync_histogram,
+            ..self.stats.clone()
+        }
+    }
+}
+
+impl Drop for Journal {
+    /// Stops the sync thread (after its current sync) without flushing: like a killed
+    /// process, the page cache keeps every appended record. Waiters for records that never
+    /// became durable get [`JournalError::Closed`]; the directory lock is released.
+    fn drop(&mut self) {
+        self.stop_sync_thread();
+        self.shared.closed.store(true, Ordering::Release);
+        let durable = self.durable().get();
+        self.shared.notify(durable);
     }
 }
 

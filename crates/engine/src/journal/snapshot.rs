@@ -124,8 +124,18 @@ pub fn write_snapshot(dir: &Path, seq: u64, body: &[u8]) -> Result<PathBuf, Jour
 /// Loads the newest snapshot of `dir` that validates, skipping (and reporting) newer ones
 /// that do not. I/O errors other than a file vanishing meanwhile are returned as errors.
 pub fn load_latest_snapshot(dir: &Path) -> Result<SnapshotLoad, JournalError> {
+    load_latest_snapshot_upto(dir, u64::MAX)
+}
+
+/// [`load_latest_snapshot`] among the snapshots with `seq <= max_seq` only (newer files are
+/// neither read nor reported). For start-up when the journal ends before the newest snapshot
+/// (`Journal::open_with_replay` failed with `JournalBehind { next, .. }`, e.g. after damage
+/// cut the journal): reload with `max_seq = next - 1`, so that the snapshot and the journal
+/// tail join up.
+pub fn load_latest_snapshot_upto(dir: &Path, max_seq: u64) -> Result<SnapshotLoad, JournalError> {
     let mut rejected = Vec::new();
-    for (seq, path) in list_snapshots(dir)?.into_iter().rev() {
+    let all = list_snapshots(dir)?;
+    for (seq, path) in all.into_iter().rev().filter(|(s, _)| *s <= max_seq) {
         let mut bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
