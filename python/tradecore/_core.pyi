@@ -359,3 +359,124 @@ def binance_scan(text: str) -> tuple[Any, ...] | None:
     Repeated keys: the last one wins, as in ``json``.
     """
 
+# --- loadgen (crates/py/src/loadgen.rs) ---
+
+__all__ += ["LoadgenResult", "loadgen_defaults", "run_loadgen"]
+
+@final
+class LoadgenResult:
+    """The outcome of one load-generator run."""
+
+    @property
+    def json(self) -> str:
+        """The JSON document (settings, throughput, counts, latency percentiles and curve,
+        checks, machine)."""
+
+    @property
+    def summary(self) -> str:
+        """The human summary, several lines."""
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+
+    @property
+    def failed_checks(self) -> list[str]:
+        """The names (with counts) of the checks that failed."""
+
+def run_loadgen(
+    *,
+    config: str | None = None,
+    connect: str | None = None,
+    accounts: Sequence[str] = ...,
+    keys_file: str | None = None,
+    sessions: int | None = None,
+    rate: str | None = None,
+    window: int | None = None,
+    duration: float | None = None,
+    warmup: float | None = None,
+    mix: str | None = None,
+    seed: int | None = None,
+    symbols: Sequence[str] = ...,
+    arrivals: str | None = None,
+    wait: str | None = None,
+    depth: int | None = None,
+    cross: int | None = None,
+    max_qty: int | None = None,
+    max_live: int | None = None,
+    max_inflight: int | None = None,
+    heartbeat_ms: int | None = None,
+    connect_timeout: float | None = None,
+    drain_timeout: float | None = None,
+    report_log: str | None = None,
+    allow_rejects: Sequence[str] = ...,
+) -> LoadgenResult:
+    """Runs the load generator (see `tradecore loadgen --help`) with the GIL released."""
+
+def loadgen_defaults() -> dict[str, str]:
+    """The defaults of `run_loadgen`'s options, as text, by option name."""
+
+# --- venue server (crates/py/src/server.rs) ---
+
+__all__ += ["VenueServer", "replay_journal"]
+
+@final
+class VenueServer:
+    """A running venue server (what ``tradecore serve`` runs): recovers the venue from its
+    journal, then serves order entry, feeds and ``/metrics`` on Rust threads that never take
+    the GIL. Stop it with :meth:`stop` (or leave a ``with`` block).
+
+    Raises :class:`tradecore.errors.ConfigError` for a bad config, ``OSError`` when a listen
+    address is taken, ``RuntimeError`` when the journal cannot be recovered.
+    """
+
+    def __new__(cls, config: str, *, log: bool = True) -> VenueServer: ...
+    @property
+    def order_entry(self) -> str:
+        """The bound order-entry address, ``"host:port"``."""
+
+    @property
+    def metrics(self) -> str:
+        """The bound metrics address, ``"host:port"`` (``GET /metrics``)."""
+
+    @property
+    def feed(self) -> str | None:
+        """Where feed datagrams go, ``"host:port"``, or None when feeds are off."""
+
+    @property
+    def journal_dir(self) -> str:
+        """The journal directory."""
+
+    @property
+    def running(self) -> bool:
+        """False once stopped, or after the server stopped itself (journal failure)."""
+
+    def recovery(self) -> dict[str, Any]:
+        """What start-up recovery found: ``snapshot_seq``, ``replayed``, ``damage``,
+        ``rejected_snapshots``."""
+
+    def stats(self) -> dict[str, int]:
+        """Every counter (commands by type, rejects by reason, journal, feeds, sessions, ring
+        occupancy, engine latency quantiles), a few ms stale."""
+
+    def metrics_text(self) -> str:
+        """The Prometheus text of ``/metrics``."""
+
+    def stop(self) -> dict[str, Any]:
+        """Graceful stop (stop accepting, drain, final snapshot): ``state_hash``,
+        ``last_seq``, ``snapshot``, ``live_orders``, ``error``, ``elapsed``."""
+
+    def __enter__(self) -> VenueServer: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
+
+def replay_journal(
+    journal: str,
+    config: str | None = None,
+    *,
+    from_snapshot: bool = True,
+    reports: str | None = None,
+) -> dict[str, Any]:
+    """Replay a journal directory read-only: ``records``, ``elapsed``, ``records_per_sec``,
+    ``state_hash``, ``snapshot_seq``, ``snapshot``, ``last_seq``, ``damage``,
+    ``rejected_snapshots``, ``reports_written``, ``live_orders``. Without ``config`` the copy
+    the server keeps in the directory (``venue.toml``) is used."""

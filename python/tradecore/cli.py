@@ -156,7 +156,12 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 # Modules that add subcommands: each has ``register(sub)``.
-_PLUGINS = ("tradecore.venue.cli", "tradecore.node.cli", "tradecore.data.cli")
+_PLUGINS = (
+    "tradecore.venue.cli",
+    "tradecore.node.cli",
+    "tradecore.data.cli",
+    "tradecore.backtest.cli",
+)
 
 
 class _UsageError(Exception):

@@ -19,7 +19,8 @@
 //!   depend on a moving reference price); `1 <= max_order_qty <= u64::MAX / book_capacity`
 //!   (so the core never refuses a venue-accepted quantity); `1 <= book_capacity <= 2^32 - 2`.
 //! * Accounts: at least one; ids >= 1 (0 means "not logged on") and unique.
-//! * Session, journal and feed numbers are inside the ranges documented on their fields.
+//! * Session, journal, feed and pipeline numbers are inside the ranges documented on their
+//!   fields (the ring capacity a power of two).
 //!
 //! ## Cost
 //!
@@ -57,8 +58,8 @@ pub enum ConfigError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// Not valid TOML, a key of the wrong type, a missing or unknown key. `message` (from the
-    /// TOML parser) names the key and gives the line and column.
+    /// Not valid TOML, a key of the wrong type, a missing or unknown key. `message` (one line)
+    /// gives the line and column and, from the TOML parser, names the key.
     #[error("{origin}: {message}")]
     Parse {
         /// The file, or `<string>`.
@@ -214,6 +215,9 @@ pub struct Config {
     /// UDP market data.
     #[serde(default)]
     pub feed: FeedConfig,
+    /// Threads and rings of the server.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
     /// Instruments (`[[instrument]]` tables).
     #[serde(rename = "instrument", default)]
     pub instruments: Vec<InstrumentConfig>,
@@ -226,7 +230,8 @@ pub struct Config {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenConfig {
-    /// Order entry (binary protocol). Default `127.0.0.1:7001`.
+    /// Order entry (binary protocol). Default `127.0.0.1:7001`. Port 0 picks a free port
+    /// (tests; the server reports the bound address).
     pub order_entry: SocketAddr,
     /// HTTP `/metrics`. Default `127.0.0.1:7002`.
     pub metrics: SocketAddr,
@@ -268,6 +273,16 @@ pub struct SessionConfig {
     /// Sessions logged on at once, 1..=65,536; a logon beyond it gets `RATE_LIMITED`.
     /// Default 256.
     pub max_sessions: u32,
+    /// Bytes a connection may have waiting to be sent, 4,096..=2^30; a client that reads
+    /// slower than the venue writes is disconnected when it would exceed this (the venue never
+    /// blocks on one client). Default 4 MiB.
+    pub max_send_buffer: u32,
+    /// Reports kept per account for retransmission (`RetransmitRequest` on channel 0),
+    /// 0..=2^26. Default 100,000.
+    pub report_history: u32,
+    /// Messages sent at most in reply to one `RetransmitRequest` (more is `PARTIAL`),
+    /// 1..=1,000,000. Default 10,000.
+    pub max_retransmit: u32,
 }
 
 impl Default for SessionConfig {
@@ -280,6 +295,9 @@ impl Default for SessionConfig {
             idle_timeout_ms: 3_000,
             cancel_on_disconnect: true,
             max_sessions: 256,
+            max_send_buffer: 4 << 20,
+            report_history: 100_000,
+            max_retransmit: 10_000,
         }
     }
 }
@@ -368,6 +386,14 @@ pub struct FeedConfig {
     pub market_data_channel: u32,
     /// Channel id of the execution-report drop copy (`FeedReport`), or 0 for none. Default 0.
     pub report_channel: u32,
+    /// Messages kept per channel for retransmission over TCP, 0..=2^26. Default 262,144.
+    pub history: u32,
+    /// A channel with nothing to send for this long sends a heartbeat datagram, ms,
+    /// 10..=3,600,000. Default 1,000.
+    pub heartbeat_ms: u32,
+    /// Send UDP datagrams at all. Default `true`; `false` runs the venue without feeds
+    /// (retransmission of channels still works from the history).
+    pub enabled: bool,
 }
 
 impl Default for FeedConfig {
@@ -379,6 +405,25 @@ impl Default for FeedConfig {
             ttl: 0,
             market_data_channel: 1,
             report_channel: 0,
+            history: 1 << 18,
+            heartbeat_ms: 1_000,
+            enabled: true,
+        }
+    }
+}
+
+/// `[pipeline]`: the server's rings (gateway -> engine -> publisher).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Slots of each SPSC ring, a power of two in 1,024..=4,194,304. Default 65,536.
+    pub ring_capacity: u32,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            ring_capacity: 1 << 16,
         }
     }
 }
@@ -453,9 +498,25 @@ impl Config {
     }
 
     fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            origin: origin.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            // One line: "line L, column C: what" (the parser's own text spans several).
+            let message = match e.span() {
+                Some(span) => {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    let src = text.lines().nth(line - 1).unwrap_or("").trim();
+                    format!(
+                        "line {line}, column {column}: {} (in `{src}`)",
+                        e.message().trim_end()
+                    )
+                }
+                None => e.message().trim_end().to_owned(),
+            };
+            ConfigError::Parse {
+                origin: origin.to_owned(),
+                message: message.replace('\n', " "),
+            }
         })
     }
 
@@ -477,7 +538,7 @@ impl Config {
         };
         local_only("listen.order_entry", self.listen.order_entry.ip())?;
         local_only("listen.metrics", self.listen.metrics.ip())?;
-        if self.listen.order_entry == self.listen.metrics {
+        if self.listen.order_entry == self.listen.metrics && self.listen.metrics.port() != 0 {
             return Err(invalid(
                 "listen.metrics",
                 "must differ from listen.order_entry",
@@ -514,6 +575,34 @@ impl Config {
             ));
         }
         range("session.max_sessions", s.max_sessions.into(), 1, 65_536)?;
+        range(
+            "session.max_send_buffer",
+            s.max_send_buffer.into(),
+            4096,
+            1 << 30,
+        )?;
+        range(
+            "session.report_history",
+            s.report_history.into(),
+            0,
+            1 << 26,
+        )?;
+        range(
+            "session.max_retransmit",
+            s.max_retransmit.into(),
+            1,
+            1_000_000,
+        )?;
+        let p = &self.pipeline;
+        if !p.ring_capacity.is_power_of_two() || !(1024..=1 << 22).contains(&p.ring_capacity) {
+            return Err(invalid(
+                "pipeline.ring_capacity",
+                format!(
+                    "{} must be a power of two between 1024 and 4194304",
+                    p.ring_capacity
+                ),
+            ));
+        }
 
         let j = &self.journal;
         if j.dir.as_os_str().is_empty() {
@@ -573,6 +662,8 @@ impl Config {
             return Err(invalid("feed.address", "port must not be 0"));
         }
         local_only("feed.interface", IpAddr::V4(f.interface))?;
+        range("feed.history", f.history.into(), 0, 1 << 26)?;
+        range("feed.heartbeat_ms", f.heartbeat_ms.into(), 10, 3_600_000)?;
         if f.market_data_channel == 0 {
             return Err(invalid("feed.market_data_channel", "must be at least 1"));
         }
@@ -697,8 +788,9 @@ impl Config {
     /// rules the engine applies (rate limit, burst, heartbeat, cancel-on-disconnect, max
     /// sessions), in a canonical order (sorted by id). Snapshots record it, and a snapshot is
     /// restored only under the same fingerprint: replaying a journal under other rules would
-    /// not reproduce the reports that were sent. Listen, journal and feed settings, symbol
-    /// names and tick/lot sizes are not part of it and may change across restarts.
+    /// not reproduce the reports that were sent. Listen, journal, feed and pipeline settings,
+    /// the gateway's and publisher's session limits (malformed frames, idle timeout, send
+    /// buffer, histories), symbol names and tick/lot sizes are not part of it and may change across restarts.
     pub fn engine_fingerprint(&self) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(b"tradecore venue engine config v1\0");
@@ -772,6 +864,7 @@ api_key_sha256 = "{}"
         assert_eq!(c.session, SessionConfig::default());
         assert_eq!(c.journal.fsync, FsyncMode::Batch);
         assert_eq!(c.feed, FeedConfig::default());
+        assert_eq!(c.pipeline, PipelineConfig::default());
         let i = c.instrument(1).unwrap();
         assert_eq!((i.tick_size.units(), i.tick_size.scale()), (1, 2));
         assert_eq!(i.lot_size.as_str(), "0.001");
@@ -889,6 +982,22 @@ api_key_sha256 = "{}"
             (
                 format!("{}\n[feed]\nreport_channel = 1\n", base()),
                 "feed.report_channel",
+            ),
+            (
+                format!("{}\n[feed]\nheartbeat_ms = 1\n", base()),
+                "feed.heartbeat_ms",
+            ),
+            (
+                format!("{}\n[session]\nmax_send_buffer = 100\n", base()),
+                "session.max_send_buffer",
+            ),
+            (
+                format!("{}\n[session]\nmax_retransmit = 0\n", base()),
+                "session.max_retransmit",
+            ),
+            (
+                format!("{}\n[pipeline]\nring_capacity = 3000\n", base()),
+                "pipeline.ring_capacity",
             ),
             (
                 base().replace("dir = \"j\"", "dir = \"j\"\nsegment_size = 5001"),

@@ -11,10 +11,14 @@
 //!   (`docs/journal.md`).
 //! * `config`: the venue config file (instruments, accounts, session, journal, feed).
 //! * `venue`: the deterministic state machine the engine thread runs (sessions, id maps,
-//!   rejects, books, reports and market data), with its journal command encoding,
-//!   snapshots and state hash.
-//!
-//! Still to come (see the issue notes): sequencer, TCP/UDP gateway, publisher, load generator.
+//!   rejects, books, numbered per-account report streams and market data), with its journal
+//!   command encoding, snapshots and state hash.
+//! * `server`: the venue on the wire: a gateway thread (mio: accept, read, decode), the
+//!   engine thread (journal append, then `Venue::apply`), a publisher thread (per-account
+//!   report streams over TCP, UDP feeds, retransmission), a snapshot thread and a `/metrics`
+//!   responder, joined by the SPSC rings; start-up recovery (snapshot + journal tail) and
+//!   offline replay (`server::replay_journal`, what `tradecore replay` runs).
+//! * `loadgen`: the load generator behind `tradecore loadgen`.
 
 pub mod codec;
 pub mod config;

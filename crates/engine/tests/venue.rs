@@ -166,9 +166,14 @@ fn logon_input(account: u32, key: &str) -> Input {
 
 /// A venue driven one command at a time, 1 ms apart unless a timestamp is given, with the
 /// invariants checked after every command.
+///
+/// The harness also checks the report streams: every sequenced report carries the next
+/// number of its account's stream and every `LogonAck` the number the account's next report
+/// will carry; it then zeroes those numbers, so the scenarios compare the rest exactly.
 struct Harness {
     v: Venue,
     ts: u64,
+    next_seq: BTreeMap<u32, u64>,
 }
 
 const T0: u64 = 1_700_000_000_000_000_000;
@@ -179,6 +184,7 @@ impl Harness {
         Harness {
             v: Venue::new(cfg).unwrap(),
             ts: T0,
+            next_seq: BTreeMap::new(),
         }
     }
 
@@ -194,6 +200,29 @@ impl Harness {
         let mut out = Vec::new();
         self.v.apply(&cmd, &mut out);
         self.v.check_invariants().unwrap();
+        for o in &mut out {
+            match o {
+                Outbound::Report {
+                    account, report, ..
+                } => {
+                    let next = self.next_seq.entry(*account).or_insert(1);
+                    assert_eq!(report.seq, *next, "report stream of account {account}");
+                    *next += 1;
+                    report.seq = 0;
+                }
+                Outbound::LogonAck { account, ack, .. } => {
+                    let next = *self.next_seq.get(account).unwrap_or(&1);
+                    assert_eq!(ack.next_seq, next, "LogonAck.next_seq of account {account}");
+                    ack.next_seq = 0;
+                }
+                Outbound::Unsequenced { report, .. } => assert_eq!(report.seq, 0),
+                _ => {}
+            }
+        }
+        for a in self.v.account_ids() {
+            let next = *self.next_seq.get(&a).unwrap_or(&1);
+            assert_eq!(self.v.next_report_seq(a), Some(next));
+        }
         out
     }
 
@@ -1130,7 +1159,11 @@ fn rate_limit_follows_command_time() {
     // The bucket survives a snapshot: restored, the session is still out of tokens, and
     // gets its next one at the same instant.
     let saved = Venue::restore(&config(), &h.v.snapshot()).unwrap();
-    let mut h2 = Harness { v: saved, ts: h.ts };
+    let mut h2 = Harness {
+        v: saved,
+        ts: h.ts,
+        next_seq: h.next_seq.clone(),
+    };
     limited(&mut h2, 10, T0 + 2 * MS - 1);
     probe(&mut h2, 10, T0 + 2 * MS);
     // A timestamp from the past refills nothing.

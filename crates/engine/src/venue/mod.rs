@@ -43,12 +43,21 @@
 //!   command acts on go to the command's session; reports about other orders (makers) go to
 //!   the session that entered them. Every report also names its account, so a publisher that
 //!   keeps per-account streams can route by account (needed after the entering session is
-//!   gone). Timestamps are `cmd.ts_ns`; `seq` is left 0 for the publisher.
+//!   gone). Timestamps are `cmd.ts_ns`.
+//! * **Report streams.** Each account has one report stream, shared by all its sessions and
+//!   kept across connections and restarts: the venue numbers every sequenced report of the
+//!   account 1, 2, 3, ... (`ExecutionReport.seq`) and puts the next number in
+//!   `LogonAck.next_seq`. The counters are venue state (in the snapshot and the state hash),
+//!   so replaying the journal regenerates the same numbered streams. Unsequenced reports
+//!   keep `seq` 0. The venue also counts the market-data messages it has produced
+//!   ([`Venue::md_messages`]), which the publisher uses to number the UDP market-data channel
+//!   so its numbers never repeat across restarts.
 //! * **Mass cancel and disconnect.** `MassCancel` cancels the sender account's live orders
 //!   (one symbol, or all with 0) in venue order id order, reason `MASS_CANCEL`. `Logout`
 //!   (answered with [`Outbound::SessionClosed`]) and `Disconnect` close the session; with
-//!   `cancel_on_disconnect` the orders that session entered are then cancelled with reason
-//!   `DISCONNECT` (orders entered by another session of the same account stay).
+//!   `cancel_on_disconnect` the orders **that session** entered are then cancelled with reason
+//!   `DISCONNECT` (orders entered by another session of the same account stay; this is the
+//!   rule `docs/protocol.md` states).
 //! * **Heartbeat and RetransmitRequest** change nothing: a heartbeat produces nothing, a
 //!   retransmit request of a logged-on session is passed to the publisher
 //!   ([`Outbound::Retransmit`]) in order with the reports. Neither takes a token.
@@ -69,7 +78,9 @@
 //! ## Cost and allocation
 //!
 //! `apply` costs the core's operation plus O(1) hash-map work per event (a mass cancel or
-//! disconnect walks only the account's own list). The order maps are created with room for
+//! disconnect walks only the account's own list). The maps keyed by ids the venue assigns
+//! (orders, sessions) hash with one multiply-xorshift; the `(account, client_order_id)` map,
+//! whose keys clients choose, keeps the keyed SipHash so no client can force collisions. The order maps are created with room for
 //! twice the sum of the book capacities (hashbrown then always rehashes in place instead of
 //! growing, even with many tombstones) and the session map for twice `max_sessions`, so after
 //! warm-up `apply` allocates nothing per command: the only growth is the caller's `out`
@@ -86,6 +97,7 @@ mod command;
 mod snapshot;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use thiserror::Error;
 use tradecore_book::{
@@ -189,11 +201,12 @@ pub enum VenueError {
     },
 }
 
-/// What the venue asks the publisher to send, in order. Reports leave `seq` 0 (and
-/// `LogonAck.next_seq` 0): the publisher numbers them per stream.
+/// What the venue asks the publisher to send, in order. Sequenced reports carry their number
+/// in the account's stream and `LogonAck.next_seq` the account's next number (module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outbound {
-    /// Logon accepted: `ack.session_id` is the session; the publisher sets `next_seq`.
+    /// Logon accepted: `ack.session_id` is the session, `ack.next_seq` the number the
+    /// account's next report will carry.
     LogonAck {
         /// The session.
         session: u64,
@@ -209,14 +222,15 @@ pub enum Outbound {
         /// The message (`next_seq` 0).
         reject: LogonReject,
     },
-    /// An execution report in `account`'s report stream, for `session` (the session that
-    /// should see it if it is still connected).
+    /// An execution report in `account`'s report stream. `session` is the session the report
+    /// concerns (the command's sender, or the session that entered a resting order); the
+    /// server's publisher sends the account's stream to every session of the account.
     Report {
         /// Target session.
         session: u64,
         /// Owner of the order.
         account: u32,
-        /// The report (`seq` 0 until the publisher numbers it).
+        /// The report, numbered in the account's stream.
         report: ExecutionReport,
     },
     /// An unsequenced report (`seq` 0 on the wire) to a session that is not logged on.
@@ -290,6 +304,36 @@ pub struct LiveOrder {
     pub post_only: bool,
 }
 
+/// Hasher of the ids the venue or the gateway assigns (venue order ids, session ids): one
+/// multiply-xorshift instead of SipHash. Clients cannot choose these keys, so no collision
+/// attack is possible; the `(account, client_order_id)` map, whose keys clients do choose,
+/// keeps the standard keyed SipHash.
+#[derive(Clone, Copy, Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        let h = (self.0 ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
+/// A map keyed by a venue-assigned id.
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
 /// One token, in the bucket's unit (nano-tokens: refill is `elapsed_ns * rate_per_sec`).
 const TOKEN: u64 = 1_000_000_000;
 /// "No order" in the account lists.
@@ -311,6 +355,8 @@ struct Account {
     /// Newest live order, or NIL.
     tail: u64,
     live: u64,
+    /// Sequenced reports produced so far (the last number of the account's stream).
+    reports: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -363,11 +409,13 @@ pub struct Venue {
     instruments: Vec<Instrument>,
     /// Sorted by account id.
     accounts: Vec<Account>,
-    sessions: HashMap<u64, Session>,
-    orders: HashMap<u64, OrderInfo>,
+    sessions: IdMap<Session>,
+    orders: IdMap<OrderInfo>,
     by_client: HashMap<(u32, u64), u64>,
     next_order_id: u64,
     max_session_id: u64,
+    /// Market-data messages (BookUpdate, Trade) produced so far.
+    md_messages: u64,
     events: Vec<Event>,
     touched: Vec<(u32, Side, i64)>,
 }
@@ -483,6 +531,7 @@ impl Venue {
                 head: NIL,
                 tail: NIL,
                 live: 0,
+                reports: 0,
             })
             .collect();
         accounts.sort_by_key(|a| a.id);
@@ -501,11 +550,15 @@ impl Venue {
             max_sessions: s.max_sessions as usize,
             instruments,
             accounts,
-            sessions: HashMap::with_capacity(2 * s.max_sessions as usize + 2),
-            orders: HashMap::with_capacity(2 * capacity + 2),
+            sessions: IdMap::with_capacity_and_hasher(
+                2 * s.max_sessions as usize + 2,
+                Default::default(),
+            ),
+            orders: IdMap::with_capacity_and_hasher(2 * capacity + 2, Default::default()),
             by_client: HashMap::with_capacity(2 * capacity + 2),
             next_order_id: 1,
             max_session_id: 0,
+            md_messages: 0,
             events: Vec::with_capacity(256),
             touched: Vec::with_capacity(256),
         })
@@ -514,6 +567,35 @@ impl Venue {
     /// Applies one command, appending what it produces to `out` (which is not cleared).
     /// Never fails and never panics on any command; see the module doc for the rules.
     pub fn apply(&mut self, cmd: &Command, out: &mut Vec<Outbound>) {
+        let start = out.len();
+        self.apply_inner(cmd, out);
+        self.number(&mut out[start..]);
+    }
+
+    /// Numbers the reports of one command in their accounts' streams, fills
+    /// `LogonAck.next_seq` and counts market data. One account lookup per report.
+    fn number(&mut self, out: &mut [Outbound]) {
+        for o in out {
+            match o {
+                Outbound::Report {
+                    account, report, ..
+                } => {
+                    if let Ok(i) = self.accounts.binary_search_by_key(account, |a| a.id) {
+                        let a = &mut self.accounts[i];
+                        a.reports += 1;
+                        report.seq = a.reports;
+                    }
+                }
+                Outbound::LogonAck { account, ack, .. } => {
+                    ack.next_seq = self.next_report_seq(*account).unwrap_or(1);
+                }
+                Outbound::BookUpdate(_) | Outbound::Trade(_) => self.md_messages += 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn apply_inner(&mut self, cmd: &Command, out: &mut Vec<Outbound>) {
         self.max_session_id = self.max_session_id.max(cmd.session);
         match cmd.input {
             Input::Logon {
@@ -1106,6 +1188,31 @@ impl Venue {
     /// ids never repeat.
     pub fn next_session_id(&self) -> u64 {
         self.max_session_id.saturating_add(1)
+    }
+
+    /// The number the next report of `account`'s stream will carry (`None` for an account
+    /// that is not configured).
+    pub fn next_report_seq(&self, account: u32) -> Option<u64> {
+        let i = self
+            .accounts
+            .binary_search_by_key(&account, |a| a.id)
+            .ok()?;
+        Some(self.accounts[i].reports + 1)
+    }
+
+    /// Configured accounts, ascending.
+    pub fn account_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.accounts.iter().map(|a| a.id)
+    }
+
+    /// Sequenced reports produced so far, all accounts together.
+    pub fn reports_total(&self) -> u64 {
+        self.accounts.iter().map(|a| a.reports).sum()
+    }
+
+    /// Market-data messages (BookUpdate and Trade) produced so far.
+    pub fn md_messages(&self) -> u64 {
+        self.md_messages
     }
 
     /// The venue id the next accepted order will get.

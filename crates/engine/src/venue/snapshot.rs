@@ -7,9 +7,11 @@
 //!
 //! ```text
 //! magic "TCVENUE\0" | version u32 | engine config fingerprint [32]
-//! next_order_id u64 | max_session_id u64
+//! next_order_id u64 | max_session_id u64 | md_messages u64
 //! n_sessions u32, then per open session by increasing id:
 //!     session u64 | account u32 | tokens u64 (nano-tokens) | last_ts u64
+//! n_accounts u32, then per configured account by increasing id:
+//!     account u32 | reports u64 (last number of its report stream)
 //! n_instruments u32, then per instrument by increasing symbol id:
 //!     symbol_id u32 | n_bids u32 | n_asks u32, then the bids and then the asks, each side
 //!     in priority order (best price first, then time), each order:
@@ -19,7 +21,8 @@
 //!
 //! Everything that can influence a future output is in it: the books with their queues, the
 //! client id maps (each resting order's owner and client id), the order id counter, the open
-//! sessions with their rate-limit buckets, and the config fingerprint. Nothing that cannot
+//! sessions with their rate-limit buckets, the report stream counters of every account and
+//! the market-data message counter, and the config fingerprint. Nothing that cannot
 //! (hash-map layouts, arena slot numbers, scratch buffers) is, so two venues with equal
 //! encodings behave identically from then on.
 //!
@@ -36,7 +39,7 @@
 //!
 //! ## Cost
 //!
-//! O(orders): 46 bytes per resting order, 28 per session. Restore costs one uncontended
+//! O(orders): 46 bytes per resting order, 28 per session, 12 per account. Restore costs one uncontended
 //! submit per order. Allocates (the output `Vec`, `Book::orders`), which is fine off the
 //! per-message path.
 
@@ -48,7 +51,7 @@ use crate::config::{to_hex, Config};
 
 /// First bytes of a venue snapshot body.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"TCVENUE\0";
-const SNAPSHOT_FORMAT: u32 = 1;
+const SNAPSHOT_FORMAT: u32 = 2;
 const SESSION_LEN: usize = 28;
 const ORDER_LEN: usize = 46;
 
@@ -91,7 +94,8 @@ impl Venue {
     /// body of a journal snapshot. O(orders); allocates.
     pub fn snapshot(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(
-            64 + SESSION_LEN * self.sessions.len()
+            72 + SESSION_LEN * self.sessions.len()
+                + 12 * self.accounts.len()
                 + 12 * self.instruments.len()
                 + ORDER_LEN * self.orders.len(),
         );
@@ -100,6 +104,7 @@ impl Venue {
         b.extend_from_slice(&self.fingerprint);
         b.extend_from_slice(&self.next_order_id.to_le_bytes());
         b.extend_from_slice(&self.max_session_id.to_le_bytes());
+        b.extend_from_slice(&self.md_messages.to_le_bytes());
         let mut sessions: Vec<(u64, Session)> =
             self.sessions.iter().map(|(&id, &s)| (id, s)).collect();
         sessions.sort_unstable_by_key(|&(id, _)| id);
@@ -109,6 +114,11 @@ impl Venue {
             b.extend_from_slice(&s.account.to_le_bytes());
             b.extend_from_slice(&s.tokens.to_le_bytes());
             b.extend_from_slice(&s.last_ts.to_le_bytes());
+        }
+        b.extend_from_slice(&(self.accounts.len() as u32).to_le_bytes());
+        for a in &self.accounts {
+            b.extend_from_slice(&a.id.to_le_bytes());
+            b.extend_from_slice(&a.reports.to_le_bytes());
         }
         b.extend_from_slice(&(self.instruments.len() as u32).to_le_bytes());
         for ins in &self.instruments {
@@ -176,6 +186,7 @@ impl Venue {
             return Err(corrupt(at, "next order id is 0"));
         }
         v.max_session_id = r.u64()?;
+        v.md_messages = r.u64()?;
 
         let at = r.pos;
         let n_sessions = r.u32()? as usize;
@@ -211,6 +222,18 @@ impl Venue {
                     last_ts,
                 },
             );
+        }
+
+        let at = r.pos;
+        if r.u32()? as usize != v.accounts.len() {
+            return Err(corrupt(at, "account count differs from the config"));
+        }
+        for i in 0..v.accounts.len() {
+            let at = r.pos;
+            if r.u32()? != v.accounts[i].id {
+                return Err(corrupt(at, "account id differs from the config"));
+            }
+            v.accounts[i].reports = r.u64()?;
         }
 
         let at = r.pos;
