@@ -1,10 +1,26 @@
-"""The venue's Python side: the binary protocol codec (``tradecore.venue.codec``).
+"""The venue's Python side: the binary protocol codec (``tradecore.venue.codec``), the
+order-entry clients (``tradecore.venue.client``: :class:`Client`, :class:`AsyncClient`) and the
+UDP feed subscriber (``tradecore.venue.feed``: :class:`FeedSubscriber`).
 
 The wire format is specified in ``docs/protocol.md``; this package's codec is checked byte for
 byte against the Rust codec through ``tests/golden/protocol_vectors.json``.
 """
 
 from tradecore.venue import codec
+from tradecore.venue.client import (
+    AsyncClient,
+    Client,
+    ClientStats,
+    LogonRejected,
+    NotLoggedOn,
+    OrderStatus,
+    OwnOrder,
+    RetransmitResult,
+    VenueClientError,
+    VenueDisconnected,
+    VenueProtocolError,
+    VenueTimeout,
+)
 from tradecore.venue.codec import (
     BookUpdate,
     Cancel,
@@ -39,33 +55,49 @@ from tradecore.venue.codec import (
     encode_datagram,
     encode_into,
 )
+from tradecore.venue.feed import FeedBook, FeedStats, FeedSubscriber
 
 __all__ = [
+    "AsyncClient",
     "BookUpdate",
     "Cancel",
+    "Client",
     "ClientMessage",
+    "ClientStats",
     "Datagram",
     "ExecutionReport",
+    "FeedBook",
     "FeedMessage",
     "FeedReport",
+    "FeedStats",
+    "FeedSubscriber",
     "Heartbeat",
     "IncompleteFrame",
     "Liquidity",
     "Logon",
     "LogonAck",
     "LogonReject",
+    "LogonRejected",
     "Logout",
     "MassCancel",
     "Message",
     "Modify",
     "NewOrder",
+    "NotLoggedOn",
+    "OrderStatus",
+    "OwnOrder",
     "ProtocolError",
     "RetransmitReply",
     "RetransmitRequest",
+    "RetransmitResult",
     "RetransmitStatus",
     "Trade",
+    "VenueClientError",
+    "VenueDisconnected",
     "VenueHeartbeat",
     "VenueMessage",
+    "VenueProtocolError",
+    "VenueTimeout",
     "codec",
     "decode",
     "decode_datagram",
