@@ -7,7 +7,7 @@ CARGO ?= cargo
 export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: all venv build demo test test-rust test-py lint fmt bench bench-rust bench-py bench-node onnx-model peer fuzz soak bench-backtest peer-backtest clean
+.PHONY: all venv build demo test test-rust test-py lint fmt bench bench-rust bench-py bench-node onnx-model peer fuzz soak bench-venue bench-backtest peer-backtest clean
 
 all: build
 
@@ -80,6 +80,10 @@ onnx-model: build
 
 peer: build
 	OPENBLAS_NUM_THREADS=1 $(VPY) bench/peer_nautilus.py
+
+# The venue under load from the load generator (waits for a quiet machine; --quick for a smoke run).
+bench-venue: build
+	$(VPY) bench/loadgen_bench.py
 
 # Crash soak: SIGKILL trials of the venue under load (bench/soak_venue.py); make test runs 3.
 SOAK_TRIALS ?= 100
