@@ -258,3 +258,117 @@ def test_fraction_free_accounting_is_exact_in_ticks() -> None:
         cash -= side * qty * price
     mark = Fraction(int(px[-1]) * 2 + 1, 2)
     assert float((cash + int(res.position[-1]) * mark) / 100) == pytest.approx(res.equity[-1])
+
+
+def _random_set(rng: np.random.Generator, kind: str, longest: int) -> dict[str, Any]:
+    common = {
+        "max_position": int(rng.integers(1, 6)),
+        "order_qty": int(rng.integers(1, 4)),
+        "allow_short": bool(rng.integers(0, 2)),
+        "slippage_ticks": int(rng.integers(0, 3)),
+        "cooldown_ms": int(rng.choice([0, 0, 1, 3, 20])),
+    }
+    windows = [w for w in (2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377) if w <= longest]
+    if kind == "ma_cross":
+        fast, slow = sorted(int(w) for w in rng.choice(windows, 2, replace=False))
+        return {"fast": fast, "slow": slow, **common}
+    entry = float(rng.uniform(0.5, 2.5))
+    return {
+        "window": int(rng.choice(windows)),
+        "entry_z": entry,
+        "exit_z": float(rng.choice([0.0, entry * float(rng.uniform(0.0, 0.9))])),
+        **common,
+    }
+
+
+@pytest.mark.parametrize("kind", ["ma_cross", "mean_reversion"])
+def test_random_sets_equal_the_strategy_class(kind: str) -> None:
+    # random parameter sets (cooldowns, partial orders, slippage, long-only) against the class:
+    # covers the event skipping (bitset words, cooldown search) of the kernels
+    bars = _bars(1_500, 8)
+    rng = np.random.default_rng(21 if kind == "ma_cross" else 22)
+    traded = 0
+    for _ in range(5):
+        params = _random_set(rng, kind, 89)
+        want, fees, equity = _oracle(bars, kind, params)
+        got = V.run(bars, kind, params, costs=COSTS)
+        trades = list(
+            zip(
+                got.trades["bar"].tolist(),
+                (got.trades["side"] * got.trades["qty"]).tolist(),
+                got.trades["price"].tolist(),
+                got.trades["ts_ns"].tolist(),
+                strict=True,
+            )
+        )
+        assert trades == want, params
+        assert got.fees_exact == fees, params
+        assert got.equity[-1] == pytest.approx(float(equity), rel=1e-9, abs=1e-9)
+        traded += len(want)
+    assert traded > 50
+
+
+@pytest.mark.parametrize("kind", ["ma_cross", "mean_reversion"])
+def test_segment_statistics_equal_per_bar_statistics(kind: str) -> None:
+    # The kernel sums returns per segment between fills and walks drawdowns per block of
+    # bars; compute_stats works bar by bar over the equity table. Long windows give segments
+    # longer than a block (256 bars), trending bars give new highs and deep drawdowns.
+    rng = np.random.default_rng(5 if kind == "ma_cross" else 6)
+    for seed, move in ((3, 0.9), (4, 0.2)):
+        bars = synthetic_bars(12_000, seed, L2Params(move_prob=move))
+        prep = V.Prepared(bars, COSTS)
+        for _ in range(6):
+            params = _random_set(rng, kind, 377)
+            capital = None if rng.integers(0, 2) else 5_000.0
+            res = V.run(bars, kind, params, costs=COSTS, capital=capital)
+            full = compute_stats(RunTables.from_vector(res))
+            quick = V.evaluate(prep, kind, params, capital)
+            assert _same(quick, res.stats), params
+            for name, value in quick.items():
+                assert full[name] == pytest.approx(value, rel=1e-9, abs=1e-12, nan_ok=True), (
+                    name,
+                    params,
+                )
+            assert full["max_drawdown_bars"] == quick["max_drawdown_bars"]
+            pos = res.position
+            assert quick["final_position"] == pos[-1]
+
+
+def _same(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Equal statistics dicts (NaN equals NaN: no closing fill means no win rate)."""
+    return a.keys() == b.keys() and all(
+        a[k] == b[k] or (np.isnan(a[k]) and np.isnan(b[k])) for k in a
+    )
+
+
+def test_prepared_pickles_as_bars_and_rebuilds() -> None:
+    import pickle
+
+    bars = _bars(3_000, 4)
+    prep = V.Prepared(bars, COSTS)
+    params = {"window": 20, "entry_z": 1.5, "exit_z": 0.2}
+    want = V.evaluate(prep, "mean_reversion", params)
+    blob = pickle.dumps(prep)
+    assert len(blob) < 3 * 8 * len(bars) + 4_096  # the bars, not the derived arrays
+    again = pickle.loads(blob)
+    assert _same(V.evaluate(again, "mean_reversion", params), want)
+    # the z-scores cached for one window are not reused for another
+    other = V.evaluate(again, "mean_reversion", {**params, "window": 30})
+    fresh = V.evaluate(V.Prepared(bars, COSTS), "mean_reversion", {**params, "window": 30})
+    assert _same(other, fresh) and not _same(other, want)
+
+
+def test_mean_reversion_sweep_on_a_pool_keeps_the_set_order() -> None:
+    # mean-reversion batches are grouped by window (shared z-scores): the table must not care
+    bars = _bars(20_000, 7)
+    grid = {"window": [30, 10, 20], "entry_z": [1.0, 2.0], "exit_z": [0.0, 0.5]}
+    local = V.sweep(bars, "mean_reversion", grid, costs=COSTS, workers=0, progress=False)
+    pool = V.sweep(
+        bars, "mean_reversion", grid, costs=COSTS, workers=2, batch_size=2, progress=False
+    )
+    assert len(local) == 12 and local.equals(pool)
+    assert local.attrs["cpu_seconds"] > 0 and pool.attrs["cpu_seconds"] > 0
+    prep = V.Prepared(bars, COSTS)
+    for row in local.itertuples():
+        params = {"window": row.window, "entry_z": row.entry_z, "exit_z": row.exit_z}
+        assert V.evaluate(prep, "mean_reversion", params)["sharpe"] == row.sharpe
