@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Peer comparison: 1M synthetic quote ticks through nautilus_trader's BacktestEngine, and
-(once it exists) through tradecore's event-driven backtester, in one run.
+through tradecore's event-driven backtester, in one run.
 
 Run: ``.venv/bin/python bench/peer_backtest.py [--ticks N] [--seed S] [--repeats R]``
 (``make peer`` first, once: it creates ``.venv-nautilus`` with nautilus_trader 1.221.0).
@@ -23,11 +23,11 @@ What it does:
 
    Throughput is ticks / median wall time of ``run()``, with the cyclic GC off while it runs
    (as in ``peer_nautilus.py``; with a million live tick objects a full collection is costly).
-3. Ours: :func:`run_ours` is the hook for tradecore's event-driven engine (issue 5). It is NOT
-   implemented yet: the results record ``null`` for our figures and the ratios. When the engine
-   lands, :func:`run_ours` must run the same arrays with no strategy and with :class:`EmaCore`
-   wrapped in a ``tradecore.strategy.Strategy`` (``on_quote``), timing the run the same way.
-   Targets: >= 5x nautilus with no strategy, >= 3x with the per-tick Python strategy.
+3. Ours: :func:`run_ours` runs the same arrays through tradecore's event-driven backtester
+   (``tradecore.backtest.engine``) with no strategy and with :class:`EmaCore` wrapped in a
+   ``tradecore.strategy.Strategy`` (``on_quote``, a market order on each cross through the
+   node's risk, order manager, paper broker and portfolio), timing ``engine.run()`` the same
+   way. Targets: >= 5x nautilus with no strategy, >= 3x with the per-tick Python strategy.
 
 Results: a table on stdout and ``bench/results/backtest_peer.json``.
 """
@@ -201,16 +201,79 @@ def _nautilus_child(npz: Path, repeats: int) -> dict[str, Any]:
 
 
 def run_ours(arrays: dict[str, Any], repeats: int) -> dict[str, Any] | None:
-    """HOOK for tradecore's event-driven backtester (issue 5): not implemented yet.
+    """tradecore's event-driven backtester on the same arrays, timed like nautilus' run().
 
-    When ``tradecore.backtest`` has its event-driven engine, run ``arrays`` (columns of a
-    ``quotes`` table: ts_ns, bid_px, bid_qty, ask_px, ask_qty) through it twice per repeat:
-    with no strategy, and with :class:`EmaCore` inside a ``tradecore.strategy.Strategy`` whose
-    ``on_quote`` sends a market order on each cross (as the nautilus strategy above does).
-    Return ``{"no_strategy": {"ticks_per_s": ...}, "ema_cross": {"ticks_per_s": ...}}`` timed
-    around the engine's run only, like nautilus' ``engine.run()``.
+    A fresh :class:`tradecore.backtest.engine.BacktestEngine` per scenario and repeat over one
+    :class:`~tradecore.backtest.engine.QuoteFeed` of the arrays (instrument ``EURUSD``, tick
+    0.00001, lot 1): ``no_strategy`` (the loop, the clock and the top-of-book only) and
+    ``ema_cross`` (:class:`EmaCore` in a ``Strategy.on_quote`` on every tick, a market order
+    through risk, order manager, paper broker and portfolio on each cross). Only
+    ``engine.run()`` is timed, with the cyclic GC off, as for nautilus.
     """
-    return None
+    from decimal import Decimal
+
+    from tradecore.backtest.engine import BacktestEngine, EngineSettings, QuoteFeed, StrategySpec
+    from tradecore.enums import Side
+    from tradecore.instrument import Instrument
+    from tradecore.marketdata.events import Quote
+    from tradecore.strategy import Strategy
+
+    inst = Instrument("EURUSD", "0.00001", "1")
+
+    class EmaCross(Strategy):
+        def __init__(self) -> None:
+            super().__init__("ema_cross", ["EURUSD"])
+            self.core = EmaCore(10, 50)
+            self.pos = 0
+            self.orders_sent = 0
+
+        def on_quote(self, event: Quote) -> None:
+            target = self.core.on_mid((event.bid_price + event.ask_price) * 0.5)
+            if target is None or target == self.pos:
+                return
+            side = Side.BUY if target > self.pos else Side.SELL
+            self.ctx.submit_market("EURUSD", side, abs(target - self.pos))
+            self.pos = target
+            self.orders_sent += 1
+
+    chunk = {k: arrays[k] for k in arrays}
+    n = len(chunk["ts_ns"])
+    out: dict[str, Any] = {"ticks": n}
+    for name, with_strategy in (("no_strategy", False), ("ema_cross", True)):
+        times = []
+        orders = fills = 0
+        for _ in range(repeats):
+            strat = EmaCross() if with_strategy else None
+            specs = (
+                [StrategySpec("ema_cross", account=1, initial_cash=Decimal(10**6), instance=strat)]
+                if strat is not None
+                else []
+            )
+            engine = BacktestEngine(
+                [inst], [QuoteFeed("synthetic", "EURUSD", [chunk])], specs, EngineSettings()
+            )
+            gc.collect()
+            gc.disable()
+            try:
+                t0 = time.perf_counter()
+                result = engine.run()
+                dt = time.perf_counter() - t0
+            finally:
+                gc.enable()
+            if result.events != n:
+                raise RuntimeError(f"tradecore processed {result.events} of {n} ticks")
+            times.append(dt)
+            orders = strat.orders_sent if strat is not None else 0
+            fills = len(result.fills)
+        med = statistics.median(times)
+        out[name] = {
+            "seconds": times,
+            "median_s": med,
+            "ticks_per_s": n / med,
+            "orders": orders,
+            "fills": fills,
+        }
+    return out
 
 
 # ----------------------------------------------------------------------------- main
