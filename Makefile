@@ -37,7 +37,7 @@ demo: build
 test: build lint test-rust test-py
 
 test-rust:
-	$(CARGO) test --workspace --release
+	$(CARGO) test --workspace --profile ci
 
 test-py:
 	$(VPY) -m pytest -q
@@ -62,6 +62,10 @@ bench-rust:
 	mkdir -p bench/results
 	TRADECORE_BENCH_JSON=$(CURDIR)/bench/results/book_latency.json $(CARGO) bench -p tradecore-book --bench latency
 	$(CARGO) bench -p tradecore-book --bench book
+	$(CARGO) bench -p tradecore-engine --bench venue
+	$(CARGO) bench -p tradecore-engine --bench restart
+	$(CARGO) bench -p tradecore-engine --bench journal
+	$(CARGO) bench -p tradecore-engine --bench ring
 
 bench-py: build
 	OPENBLAS_NUM_THREADS=1 $(VPY) bench/bench_core.py

@@ -68,32 +68,40 @@
 //!
 //! ## Invariants (checked by [`Venue::check_invariants`])
 //!
-//! Every resting order of every book has exactly one entry in the order map (owner, client
-//! order id, instrument, side, STP, post-only, entering session) and one in the
-//! `(account, client_order_id)` map, and nothing else does: orders leave both maps when they
-//! are filled or cancelled, so the maps never hold more than the books' total capacity. Each
-//! account's live orders form a list in increasing venue order id. Every open session belongs
-//! to a configured account.
+//! Every resting order of every book has exactly one record in the order store (owner,
+//! client order id, instrument, side, STP, post-only, entering session), found by its venue
+//! id and by its `(account, client_order_id)`, and nothing else does: orders leave the store
+//! when they are filled or cancelled, so it never holds more than the books' total capacity.
+//! Each account's live orders form a list in increasing venue order id. Every open session
+//! belongs to a configured account.
 //!
 //! ## Cost and allocation
 //!
-//! `apply` costs the core's operation plus O(1) hash-map work per event (a mass cancel or
-//! disconnect walks only the account's own list). The maps keyed by ids the venue assigns
-//! (orders, sessions) hash with one multiply-xorshift; the `(account, client_order_id)` map,
-//! whose keys clients choose, keeps the keyed SipHash so no client can force collisions. The order maps are created with room for
-//! twice the sum of the book capacities (hashbrown then always rehashes in place instead of
-//! growing, even with many tombstones) and the session map for twice `max_sessions`, so after
-//! warm-up `apply` allocates nothing per command: the only growth is the caller's `out`
-//! vector, the venue's event and touched-level scratch vectors and the core's price ladders,
-//! each up to its peak. Memory: about 57 bytes per order of total book capacity in the
-//! books, plus the two maps, whose buckets (57 bytes in the order map, 25 in the client id
-//! map) are reserved for twice the capacity and rounded up to a power of two: between about
-//! 190 and 370 bytes per order of capacity (344 at 1,000,000). That is the price of the
-//! no-growth guarantee. An in-place rehash (O(map size), rare) is the remaining latency
-//! outlier. [`Venue::state_hash`], [`Venue::snapshot`] and [`Venue::restore`] are O(orders)
-//! and allocate; they run off the per-message path.
+//! `apply` costs the core's operation plus O(1) expected work in the order store per event
+//! (a mass cancel or disconnect walks only the account's own list). The store
+//! (`venue::orders`) keeps the records in a slab and finds them through two
+//! open-addressing indexes with backward-shift deletion (no tombstones, so `apply` does not
+//! slow down as a run gets longer), hashed with a keyed multiply hash whose seed is drawn at
+//! start-up: clients choose client order ids but cannot aim them at one probe run, and the
+//! seed changes no output, so replay stays deterministic. Venue ids and the account lists'
+//! links need no hashing beyond that: the lists link slab slots. Sessions are in a small
+//! hash map keyed by the gateway's session ids (one multiply-xorshift), reserved for twice
+//! `max_sessions`. [`Venue::prefetch`] and [`Venue::prefetch_order`] let a caller that sees
+//! commands coming (the engine thread's ring batch) start the store's cache misses early.
+//!
+//! After warm-up `apply` allocates nothing per command: the only growth is the caller's
+//! `out` vector, the venue's event and touched-level scratch vectors and the core's price
+//! ladders, each up to its peak. Memory: about 57 bytes per order of total book capacity in
+//! the books, 48 per order of capacity in the store's slab (touched only up to the peak of
+//! live orders), and two index buffers of 16 bytes x `next_power_of_two(2 x capacity)`
+//! (64 to 128 bytes per order of capacity, allocated zeroed so only the part in use, about
+//! 32 to 64 bytes per live order, is ever touched). The remaining latency outlier is an
+//! index doubling its part in use (O(live orders), at most log2(capacity) times in a
+//! venue's life). [`Venue::state_hash`], [`Venue::snapshot`] and [`Venue::restore`] are
+//! O(orders) and allocate; they run off the per-message path.
 
 mod command;
+mod orders;
 mod snapshot;
 
 use std::collections::HashMap;
@@ -114,6 +122,7 @@ pub use command::{
     limit_order, Command, Input, COMMAND_HEADER_LEN, COMMAND_VERSION, DISCONNECT_KIND,
     MAX_COMMAND_LEN,
 };
+use orders::{OrderInfo, OrderStore, NIL};
 pub use snapshot::SNAPSHOT_MAGIC;
 
 /// Everything the venue module can report as an error (commands that do not decode,
@@ -304,10 +313,9 @@ pub struct LiveOrder {
     pub post_only: bool,
 }
 
-/// Hasher of the ids the venue or the gateway assigns (venue order ids, session ids): one
-/// multiply-xorshift instead of SipHash. Clients cannot choose these keys, so no collision
-/// attack is possible; the `(account, client_order_id)` map, whose keys clients do choose,
-/// keeps the standard keyed SipHash.
+/// Hasher of the session ids the gateway assigns: one multiply-xorshift instead of SipHash.
+/// Clients cannot choose these keys, so no collision attack is possible (client-chosen keys
+/// live in `venue::orders`, which keys its hash with a secret seed).
 #[derive(Clone, Copy, Default)]
 struct IdHasher(u64);
 
@@ -331,13 +339,11 @@ impl Hasher for IdHasher {
     }
 }
 
-/// A map keyed by a venue-assigned id.
+/// A map keyed by a gateway-assigned session id.
 type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 /// One token, in the bucket's unit (nano-tokens: refill is `elapsed_ns * rate_per_sec`).
 const TOKEN: u64 = 1_000_000_000;
-/// "No order" in the account lists.
-const NIL: u64 = 0;
 
 struct Instrument {
     symbol_id: u32,
@@ -350,11 +356,6 @@ struct Instrument {
 struct Account {
     id: u32,
     key_sha256: [u8; 32],
-    /// Oldest live order (lowest venue id), or NIL.
-    head: u64,
-    /// Newest live order, or NIL.
-    tail: u64,
-    live: u64,
     /// Sequenced reports produced so far (the last number of the account's stream).
     reports: u64,
 }
@@ -368,20 +369,6 @@ struct Session {
     tokens: u64,
     /// Latest `ts_ns` seen by the bucket.
     last_ts: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct OrderInfo {
-    client_order_id: u64,
-    session: u64,
-    prev: u64,
-    next: u64,
-    account: u32,
-    acct: u32,
-    instr: u32,
-    side: Side,
-    stp: Stp,
-    post_only: bool,
 }
 
 /// The order a command acts on, with where its reports go.
@@ -410,8 +397,8 @@ pub struct Venue {
     /// Sorted by account id.
     accounts: Vec<Account>,
     sessions: IdMap<Session>,
-    orders: IdMap<OrderInfo>,
-    by_client: HashMap<(u32, u64), u64>,
+    /// Live orders by venue id, by `(account, client_order_id)` and per account.
+    orders: OrderStore,
     next_order_id: u64,
     max_session_id: u64,
     /// Market-data messages (BookUpdate, Trade) produced so far.
@@ -500,6 +487,42 @@ fn echo_of(input: &Input) -> Echo {
     }
 }
 
+/// Refills a session's bucket to `ts` and takes one token if there is one.
+#[inline]
+fn take_token(s: &mut Session, rate: u64, cap: u64, ts: u64) -> bool {
+    if ts > s.last_ts {
+        let add = (ts - s.last_ts).saturating_mul(rate);
+        s.tokens = s.tokens.saturating_add(add).min(cap);
+        s.last_ts = ts;
+    }
+    if s.tokens >= TOKEN {
+        s.tokens -= TOKEN;
+        true
+    } else {
+        false
+    }
+}
+
+/// Starts fetching the cache line holding `p` into every cache level: a hint that reads no
+/// Rust-visible memory and changes nothing observable.
+#[inline(always)]
+#[allow(
+    unsafe_code,
+    reason = "PREFETCHT0 is reached through an unsafe core::arch intrinsic; it is only a hint"
+)]
+fn prefetch<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 cannot fault and writes nothing; `p` is a valid reference anyway,
+    // and SSE (which provides the instruction) is part of the x86_64 baseline.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            (p as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Equality of two hashes without an early exit.
 fn hashes_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -528,9 +551,6 @@ impl Venue {
             .map(|a| Account {
                 id: a.account,
                 key_sha256: a.api_key_sha256,
-                head: NIL,
-                tail: NIL,
-                live: 0,
                 reports: 0,
             })
             .collect();
@@ -541,6 +561,7 @@ impl Venue {
             .map(|i| i.book_capacity as usize)
             .sum();
         let s = &config.session;
+        let n_accounts = accounts.len();
         Ok(Venue {
             fingerprint: config.engine_fingerprint(),
             rate_per_sec: s.rate_limit_per_sec,
@@ -554,8 +575,7 @@ impl Venue {
                 2 * s.max_sessions as usize + 2,
                 Default::default(),
             ),
-            orders: IdMap::with_capacity_and_hasher(2 * capacity + 2, Default::default()),
-            by_client: HashMap::with_capacity(2 * capacity + 2),
+            orders: OrderStore::with_capacity(capacity, n_accounts),
             next_order_id: 1,
             max_session_id: 0,
             md_messages: 0,
@@ -570,6 +590,42 @@ impl Venue {
         let start = out.len();
         self.apply_inner(cmd, out);
         self.number(&mut out[start..]);
+    }
+
+    /// Lookahead hint for a batch, stage 1: `cmd` will be applied a few commands from now;
+    /// start fetching the index entry of the client order id it names (a new order's
+    /// duplicate check, a cancel's or modify's lookup). Changes nothing observable: the
+    /// outputs and the state are the same with or without it. The engine calls it about
+    /// four commands ahead and [`Venue::prefetch_order`] two ahead.
+    #[inline]
+    pub fn prefetch(&self, cmd: &Command) {
+        if let Some((account, coid)) = self.client_key(cmd) {
+            self.orders.prefetch_client(account, coid);
+        }
+    }
+
+    /// Lookahead hint for a batch, stage 2 (after [`Venue::prefetch`] of the same command
+    /// had time to complete): start fetching the venue's record of the live order that a
+    /// cancel or modify names. Changes nothing observable.
+    #[inline]
+    pub fn prefetch_order(&self, cmd: &Command) {
+        if let Input::Cancel(_) | Input::Modify(_) = cmd.input {
+            if let Some((account, coid)) = self.client_key(cmd) {
+                self.orders.prefetch_client_record(account, coid);
+            }
+        }
+    }
+
+    /// The `(account, client_order_id)` a command names, as its session is logged on now.
+    #[inline]
+    fn client_key(&self, cmd: &Command) -> Option<(u32, u64)> {
+        let coid = match cmd.input {
+            Input::NewOrder(o) => o.client_order_id,
+            Input::Cancel(c) => c.client_order_id,
+            Input::Modify(m) => m.client_order_id,
+            _ => return None,
+        };
+        Some((self.sessions.get(&cmd.session)?.account, coid))
     }
 
     /// Numbers the reports of one command in their accounts' streams, fills
@@ -606,12 +662,21 @@ impl Venue {
             Input::Disconnect => return self.close_session(cmd, out),
             _ => {}
         }
-        let Some(sess) = self.sessions.get(&cmd.session).copied() else {
+        let (rate, cap) = (self.rate_per_sec, self.bucket_cap);
+        // One session lookup serves the login check and the token bucket.
+        let Some(s) = self.sessions.get_mut(&cmd.session) else {
             let report = reject_report(echo_of(&cmd.input), 0, Reason::NotLoggedIn, cmd.ts_ns);
             return out.push(Outbound::Unsequenced {
                 session: cmd.session,
                 report,
             });
+        };
+        let sess = *s;
+        let token = match cmd.input {
+            Input::NewOrder(_) | Input::Cancel(_) | Input::Modify(_) | Input::MassCancel(_) => {
+                take_token(s, rate, cap, cmd.ts_ns)
+            }
+            _ => true,
         };
         match cmd.input {
             Input::Logout => return self.close_session(cmd, out),
@@ -625,16 +690,15 @@ impl Venue {
             }
             _ => {}
         }
-        if !self.take_token(cmd.session, cmd.ts_ns) {
+        if !token {
             return self.reject(cmd, &sess, 0, Reason::RateLimited, out);
         }
         match cmd.input {
             Input::NewOrder(o) => self.new_order(cmd, &sess, &o, out),
             Input::Cancel(c) => {
-                if let Some((ix, id)) =
-                    self.find_order(cmd, &sess, c.symbol_id, c.client_order_id, out)
+                if let Some(slot) = self.find_order(cmd, &sess, c.symbol_id, c.client_order_id, out)
                 {
-                    self.cancel_one(ix, id, Reason::User, cmd.session, cmd.ts_ns, out);
+                    self.cancel_one(slot, Reason::User, cmd.session, cmd.ts_ns, out);
                 }
             }
             Input::Modify(m) => self.modify(cmd, &sess, &m, out),
@@ -707,44 +771,17 @@ impl Venue {
             account: sess.account,
         });
         if self.cancel_on_disconnect {
-            let mut id = self.accounts[sess.acct as usize].head;
-            while id != NIL {
-                let Some(info) = self.orders.get(&id).copied() else {
-                    break;
-                };
+            let mut slot = self.orders.list(sess.acct).head;
+            while slot != NIL {
+                // Read before the cancel frees the slot; the cancel touches no other slot.
+                let info = *self.orders.get(slot);
                 if info.session == cmd.session {
-                    self.cancel_one(
-                        info.instr,
-                        id,
-                        Reason::Disconnect,
-                        cmd.session,
-                        cmd.ts_ns,
-                        out,
-                    );
+                    self.cancel_one(slot, Reason::Disconnect, cmd.session, cmd.ts_ns, out);
                 }
-                id = info.next;
+                slot = info.next;
             }
         }
         self.flush_levels(out);
-    }
-
-    /// Refills the session's bucket to `ts` and takes one token if there is one.
-    fn take_token(&mut self, session: u64, ts: u64) -> bool {
-        let (rate, cap) = (self.rate_per_sec, self.bucket_cap);
-        let Some(s) = self.sessions.get_mut(&session) else {
-            return false;
-        };
-        if ts > s.last_ts {
-            let add = (ts - s.last_ts).saturating_mul(rate);
-            s.tokens = s.tokens.saturating_add(add).min(cap);
-            s.last_ts = ts;
-        }
-        if s.tokens >= TOKEN {
-            s.tokens -= TOKEN;
-            true
-        } else {
-            false
-        }
     }
 
     fn instrument_index(&self, symbol_id: u32) -> Option<u32> {
@@ -763,7 +800,7 @@ impl Venue {
         symbol_id: u32,
         client_order_id: u64,
         out: &mut Vec<Outbound>,
-    ) -> Option<(u32, u64)> {
+    ) -> Option<u32> {
         let Some(ix) = self.instrument_index(symbol_id) else {
             self.reject(cmd, sess, 0, Reason::UnknownSymbol, out);
             return None;
@@ -774,11 +811,11 @@ impl Venue {
         })
     }
 
-    /// The venue id of the account's live order with this client id on instrument `ix`.
-    fn lookup(&self, account: u32, client_order_id: u64, ix: u32) -> Option<(u32, u64)> {
-        let id = *self.by_client.get(&(account, client_order_id))?;
-        let info = self.orders.get(&id)?;
-        (info.instr == ix).then_some((ix, id))
+    /// The store slot of the account's live order with this client id on instrument `ix`.
+    #[inline]
+    fn lookup(&self, account: u32, client_order_id: u64, ix: u32) -> Option<u32> {
+        let slot = self.orders.slot_of_client(account, client_order_id)?;
+        (self.orders.get(slot).instr == ix).then_some(slot)
     }
 
     fn check_price_qty(&self, ix: u32, market: bool, price: i64, qty: u64) -> Option<Reason> {
@@ -810,12 +847,15 @@ impl Venue {
             return self.reject(cmd, sess, 0, reason, out);
         }
         if self
-            .by_client
-            .contains_key(&(sess.account, o.client_order_id))
+            .orders
+            .slot_of_client(sess.account, o.client_order_id)
+            .is_some()
         {
             return self.reject(cmd, sess, 0, Reason::DuplicateOrderId, out);
         }
         let order_id = self.next_order_id;
+        // Its id-index entry is written after the match if it rests: fetch it meanwhile.
+        self.orders.prefetch_id(order_id);
         let Some(next_id) = order_id.checked_add(1) else {
             // 2^64 - 1 orders: unreachable in practice, but no input may make us wrap.
             return self.reject(cmd, sess, 0, Reason::BookFull, out);
@@ -850,21 +890,19 @@ impl Venue {
                 };
                 self.translate(ix, &subject, &events, cmd.ts_ns, out);
                 if let Some(r) = self.instruments[ix as usize].book.order(order_id) {
-                    self.insert_order(
+                    self.orders.insert(OrderInfo {
                         order_id,
-                        OrderInfo {
-                            client_order_id: o.client_order_id,
-                            session: cmd.session,
-                            prev: NIL,
-                            next: NIL,
-                            account: sess.account,
-                            acct: sess.acct,
-                            instr: ix,
-                            side: o.side,
-                            stp: o.stp,
-                            post_only: o.post_only,
-                        },
-                    );
+                        client_order_id: o.client_order_id,
+                        session: cmd.session,
+                        prev: NIL,
+                        next: NIL,
+                        account: sess.account,
+                        acct: sess.acct,
+                        instr: ix,
+                        side: o.side,
+                        stp: o.stp,
+                        post_only: o.post_only,
+                    });
                     self.touched.push((ix, o.side, r.price));
                 }
             }
@@ -880,12 +918,11 @@ impl Venue {
         if let Some(reason) = self.check_price_qty(ix, false, new_price, new_qty) {
             return self.reject(cmd, sess, 0, reason, out);
         }
-        let Some((_, order_id)) = self.lookup(sess.account, m.client_order_id, ix) else {
+        let Some(slot) = self.lookup(sess.account, m.client_order_id, ix) else {
             return self.reject(cmd, sess, 0, Reason::UnknownOrder, out);
         };
-        let Some(info) = self.orders.get(&order_id).copied() else {
-            return self.reject(cmd, sess, 0, Reason::UnknownOrder, out);
-        };
+        let info = *self.orders.get(slot);
+        let order_id = info.order_id;
         let book = &mut self.instruments[ix as usize].book;
         let Some(before) = book.order(order_id) else {
             return self.reject(cmd, sess, 0, Reason::UnknownOrder, out);
@@ -915,10 +952,11 @@ impl Venue {
                     side: info.side,
                     session: cmd.session,
                 };
+                // Removes only makers (other slots): `slot` stays this order's.
                 self.translate(ix, &subject, &events, cmd.ts_ns, out);
                 match self.instruments[ix as usize].book.order(order_id) {
                     None => {
-                        self.remove_order(order_id);
+                        self.orders.remove(slot);
                         self.touched.push((ix, info.side, before.price));
                     }
                     Some(after) => {
@@ -950,45 +988,39 @@ impl Venue {
                 None => return self.reject(cmd, sess, 0, Reason::UnknownSymbol, out),
             }
         };
-        let mut id = self.accounts[sess.acct as usize].head;
-        while id != NIL {
-            let Some(info) = self.orders.get(&id).copied() else {
-                break;
-            };
+        let mut slot = self.orders.list(sess.acct).head;
+        while slot != NIL {
+            // Read before the cancel frees the slot; the cancel touches no other slot.
+            let info = *self.orders.get(slot);
             if only.is_none_or(|ix| ix == info.instr) {
-                self.cancel_one(
-                    info.instr,
-                    id,
-                    Reason::MassCancel,
-                    cmd.session,
-                    cmd.ts_ns,
-                    out,
-                );
+                self.cancel_one(slot, Reason::MassCancel, cmd.session, cmd.ts_ns, out);
             }
-            id = info.next;
+            slot = info.next;
         }
     }
 
-    /// Cancels one live order with `reason`; its report goes to `session`.
+    /// Cancels the live order in store slot `slot` with `reason`; its report goes to
+    /// `session`.
     fn cancel_one(
         &mut self,
-        ix: u32,
-        order_id: u64,
+        slot: u32,
         reason: Reason,
         session: u64,
         ts: u64,
         out: &mut Vec<Outbound>,
     ) {
-        let Some(info) = self.orders.get(&order_id).copied() else {
-            return;
-        };
+        let info = *self.orders.get(slot);
+        // Its id-index entry is removed after the book's cancel: fetch it meanwhile.
+        self.orders.prefetch_id(info.order_id);
+        let ix = info.instr;
         let mut events = std::mem::take(&mut self.events);
         events.clear();
         let ins = &mut self.instruments[ix as usize];
-        ins.book.cancel_with_reason(order_id, reason, &mut events);
+        ins.book
+            .cancel_with_reason(info.order_id, reason, &mut events);
         if let Some(ev) = events.first().filter(|e| e.kind == EventKind::Cancelled) {
             let subject = Subject {
-                order_id,
+                order_id: info.order_id,
                 client_order_id: info.client_order_id,
                 account: info.account,
                 side: info.side,
@@ -1000,13 +1032,14 @@ impl Venue {
                 report: report(&subject, ins.symbol_id, ts, ev, Liquidity::None),
             });
             self.touched.push((ix, info.side, ev.price));
-            self.remove_order(order_id);
+            self.orders.remove(slot);
         }
         self.events = events;
     }
 
     /// Turns the core's events of one submit or modify into reports and trades. `subject` is
-    /// the order the command acts on; every other order named is a resting maker.
+    /// the order the command acts on; every other order named is a resting maker, which
+    /// leaves the store when it is filled or cancelled.
     fn translate(
         &mut self,
         ix: u32,
@@ -1025,7 +1058,8 @@ impl Venue {
             match ev.kind {
                 EventKind::Fill => {
                     out.push(to_subject(ev, Liquidity::Taker));
-                    if let Some(maker) = self.orders.get(&ev.other_id).copied() {
+                    if let Some(slot) = self.orders.slot_of_id(ev.other_id) {
+                        let maker = *self.orders.get(slot);
                         let m = Subject {
                             order_id: ev.other_id,
                             client_order_id: maker.client_order_id,
@@ -1044,7 +1078,7 @@ impl Venue {
                         });
                         self.touched.push((ix, maker.side, ev.price));
                         if ev.other_leaves == 0 {
-                            self.remove_order(ev.other_id);
+                            self.orders.remove(slot);
                         }
                     }
                     out.push(Outbound::Trade(Trade {
@@ -1057,7 +1091,8 @@ impl Venue {
                 }
                 EventKind::Cancelled if ev.order_id != subject.order_id => {
                     // A resting order removed by self-trade prevention.
-                    if let Some(maker) = self.orders.get(&ev.order_id).copied() {
+                    if let Some(slot) = self.orders.slot_of_id(ev.order_id) {
+                        let maker = *self.orders.get(slot);
                         let m = Subject {
                             order_id: ev.order_id,
                             client_order_id: maker.client_order_id,
@@ -1071,7 +1106,7 @@ impl Venue {
                             report: report(&m, symbol_id, ts, ev, Liquidity::None),
                         });
                         self.touched.push((ix, maker.side, ev.price));
-                        self.remove_order(ev.order_id);
+                        self.orders.remove(slot);
                     }
                 }
                 _ => out.push(to_subject(ev, Liquidity::None)),
@@ -1096,60 +1131,6 @@ impl Venue {
             }));
         }
         self.touched.clear();
-    }
-
-    /// Adds a resting order to the maps and at the tail of its account's list (venue ids
-    /// only grow, so the list stays sorted).
-    fn insert_order(&mut self, order_id: u64, info: OrderInfo) {
-        self.by_client
-            .insert((info.account, info.client_order_id), order_id);
-        self.orders.insert(order_id, info);
-        self.link_tail(order_id);
-    }
-
-    /// Links an order already in the order map at the tail of its account's list.
-    fn link_tail(&mut self, order_id: u64) {
-        let Some(info) = self.orders.get_mut(&order_id) else {
-            return;
-        };
-        let acct = &mut self.accounts[info.acct as usize];
-        let tail = acct.tail;
-        info.prev = tail;
-        info.next = NIL;
-        if tail == NIL {
-            acct.head = order_id;
-        }
-        acct.tail = order_id;
-        acct.live += 1;
-        if tail != NIL {
-            if let Some(t) = self.orders.get_mut(&tail) {
-                t.next = order_id;
-            }
-        }
-    }
-
-    /// Removes a finished order from the maps and its account's list.
-    fn remove_order(&mut self, order_id: u64) {
-        let Some(info) = self.orders.remove(&order_id) else {
-            return;
-        };
-        self.by_client.remove(&(info.account, info.client_order_id));
-        let acct = &mut self.accounts[info.acct as usize];
-        if info.prev != NIL {
-            if let Some(p) = self.orders.get_mut(&info.prev) {
-                p.next = info.next;
-            }
-        } else {
-            acct.head = info.next;
-        }
-        if info.next != NIL {
-            if let Some(n) = self.orders.get_mut(&info.next) {
-                n.prev = info.prev;
-            }
-        } else {
-            acct.tail = info.prev;
-        }
-        acct.live -= 1;
     }
 
     // ---- inspection ----
@@ -1230,11 +1211,11 @@ impl Venue {
         self.fingerprint
     }
 
-    fn live_order(&self, order_id: u64, info: &OrderInfo) -> Option<LiveOrder> {
+    fn live_order(&self, info: &OrderInfo) -> Option<LiveOrder> {
         let ins = &self.instruments[info.instr as usize];
-        let r = ins.book.order(order_id)?;
+        let r = ins.book.order(info.order_id)?;
         Some(LiveOrder {
-            order_id,
+            order_id: info.order_id,
             client_order_id: info.client_order_id,
             account: info.account,
             symbol_id: ins.symbol_id,
@@ -1249,8 +1230,8 @@ impl Venue {
 
     /// The account's live order with this client order id.
     pub fn order(&self, account: u32, client_order_id: u64) -> Option<LiveOrder> {
-        let id = *self.by_client.get(&(account, client_order_id))?;
-        self.live_order(id, self.orders.get(&id)?)
+        let slot = self.orders.slot_of_client(account, client_order_id)?;
+        self.live_order(self.orders.get(slot))
     }
 
     /// The account's live orders, by venue order id.
@@ -1259,15 +1240,13 @@ impl Venue {
             return Vec::new();
         };
         let mut v = Vec::new();
-        let mut id = self.accounts[a].head;
-        while id != NIL {
-            let Some(info) = self.orders.get(&id) else {
-                break;
-            };
-            if let Some(o) = self.live_order(id, info) {
+        let mut slot = self.orders.list(a as u32).head;
+        while slot != NIL {
+            let info = self.orders.get(slot);
+            if let Some(o) = self.live_order(info) {
                 v.push(o);
             }
-            id = info.next;
+            slot = info.next;
         }
         v
     }
@@ -1275,25 +1254,22 @@ impl Venue {
     /// Checks every invariant of the module doc; `Err` names the first broken one. O(orders),
     /// allocates; for tests and tools.
     pub fn check_invariants(&self) -> Result<(), String> {
+        self.orders.check()?;
         let mut resting = 0usize;
         for (ix, ins) in self.instruments.iter().enumerate() {
             ins.book.check_invariants()?;
             for side in [Side::Buy, Side::Sell] {
                 for r in ins.book.orders(side) {
                     resting += 1;
-                    let info = self.orders.get(&r.order_id).ok_or_else(|| {
+                    let slot = self.orders.slot_of_id(r.order_id).ok_or_else(|| {
                         format!("resting order {} not in the order map", r.order_id)
                     })?;
+                    let info = self.orders.get(slot);
                     if info.instr as usize != ix || info.side != side || info.account != r.account {
                         return Err(format!("order {} disagrees with its book", r.order_id));
                     }
-                    if self.by_client.get(&(info.account, info.client_order_id))
-                        != Some(&r.order_id)
-                    {
-                        return Err(format!(
-                            "order {} missing from the client id map",
-                            r.order_id
-                        ));
+                    if self.accounts.get(info.acct as usize).map(|a| a.id) != Some(info.account) {
+                        return Err(format!("order {} on a wrong account list", r.order_id));
                     }
                     if r.order_id >= self.next_order_id {
                         return Err(format!("order {} not below next_order_id", r.order_id));
@@ -1307,38 +1283,13 @@ impl Venue {
                 }
             }
         }
-        if resting != self.orders.len() || resting != self.by_client.len() {
+        // The store's own check proved each live record is in both indexes and on its
+        // account's list exactly once; equal counts make the books and the store agree.
+        if resting != self.orders.len() {
             return Err(format!(
-                "{resting} resting orders, {} in the order map, {} in the client id map",
-                self.orders.len(),
-                self.by_client.len()
+                "{resting} resting orders, {} in the order store",
+                self.orders.len()
             ));
-        }
-        let mut listed = 0u64;
-        for (ai, a) in self.accounts.iter().enumerate() {
-            let (mut prev, mut id, mut n) = (NIL, a.head, 0u64);
-            while id != NIL {
-                let info = self
-                    .orders
-                    .get(&id)
-                    .ok_or_else(|| format!("account {} lists unknown order {id}", a.id))?;
-                if info.acct as usize != ai || info.prev != prev || (prev != NIL && prev >= id) {
-                    return Err(format!("account {} list broken at order {id}", a.id));
-                }
-                n += 1;
-                prev = id;
-                id = info.next;
-                if n > self.orders.len() as u64 {
-                    return Err(format!("account {} list loops", a.id));
-                }
-            }
-            if prev != a.tail || n != a.live {
-                return Err(format!("account {} list ends or counts wrong", a.id));
-            }
-            listed += n;
-        }
-        if listed != self.orders.len() as u64 {
-            return Err("account lists do not cover the order map".into());
         }
         for (id, s) in &self.sessions {
             match self.accounts.get(s.acct as usize) {
@@ -1361,10 +1312,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn map_entries_are_as_small_as_the_module_doc_says() {
+    fn records_are_as_small_as_the_module_doc_says() {
         // The memory figures of the module doc assume these sizes.
-        assert_eq!(size_of::<(u64, OrderInfo)>(), 56);
-        assert_eq!(size_of::<((u32, u64), u64)>(), 24);
+        assert_eq!(size_of::<OrderInfo>(), 48);
         assert!(size_of::<Command>() <= 72, "a command fits a ring slot");
     }
 }

@@ -132,7 +132,8 @@ impl Venue {
                 // would be written as client id 0, which restore refuses.
                 let (coid, session, stp, post_only) = self
                     .orders
-                    .get(&r.order_id)
+                    .slot_of_id(r.order_id)
+                    .map(|slot| self.orders.get(slot))
                     .map_or((0, 0, Stp::None, false), |i| {
                         (i.client_order_id, i.session, i.stp, i.post_only)
                     });
@@ -240,7 +241,9 @@ impl Venue {
         if r.u32()? as usize != v.instruments.len() {
             return Err(corrupt(at, "instrument count differs from the config"));
         }
-        let mut ids: Vec<u64> = Vec::new();
+        // Records with the offset they were read at, inserted into the order store in venue
+        // id order once the books are rebuilt (the account lists must come out sorted).
+        let mut infos: Vec<(OrderInfo, usize)> = Vec::new();
         let mut events = Vec::with_capacity(4);
         for ix in 0..v.instruments.len() {
             let at = r.pos;
@@ -294,11 +297,8 @@ impl Venue {
                     let Ok(acct) = v.accounts.binary_search_by_key(&account, |a| a.id) else {
                         return Err(corrupt(at, "order of an unknown account"));
                     };
-                    if v.orders.contains_key(&order_id) {
+                    if v.instruments[ix].book.order(order_id).is_some() {
                         return Err(corrupt(at, "duplicate order id"));
-                    }
-                    if v.by_client.contains_key(&(account, client_order_id)) {
-                        return Err(corrupt(at, "duplicate client order id"));
                     }
                     let req = OrderRequest {
                         order_id,
@@ -317,10 +317,9 @@ impl Venue {
                     if events.len() != 1 || events[0].kind != EventKind::Accepted {
                         return Err(corrupt(at, "order does not rest without trading"));
                     }
-                    v.by_client.insert((account, client_order_id), order_id);
-                    v.orders.insert(
-                        order_id,
+                    infos.push((
                         OrderInfo {
+                            order_id,
                             client_order_id,
                             session,
                             prev: NIL,
@@ -332,17 +331,27 @@ impl Venue {
                             stp,
                             post_only,
                         },
-                    );
-                    ids.push(order_id);
+                        at,
+                    ));
                 }
             }
         }
         if r.pos != body.len() {
             return Err(corrupt(r.pos, "trailing bytes"));
         }
-        ids.sort_unstable();
-        for id in ids {
-            v.link_tail(id);
+        infos.sort_unstable_by_key(|(info, _)| info.order_id);
+        for (i, &(info, at)) in infos.iter().enumerate() {
+            // Sorted, so a repeated venue id (in any book) sits next to its twin.
+            if i > 0 && infos[i - 1].0.order_id == info.order_id {
+                return Err(corrupt(at, "duplicate order id"));
+            }
+            if v.orders
+                .slot_of_client(info.account, info.client_order_id)
+                .is_some()
+            {
+                return Err(corrupt(at, "duplicate client order id"));
+            }
+            v.orders.insert(info);
         }
         Ok(v)
     }
