@@ -6,33 +6,38 @@ Run: ``.venv/bin/python bench/bench_node.py [--passes N] [--json PATH]`` (not pa
 
 Input: the real Binance recordings shipped with the node (both days, all 8 symbols: depth
 diffs, bookTicker, aggTrade, kline), replayed ``--passes`` times back to back as one long
-stream: each pass after the first has its receive times shifted past the previous pass and its
-depth ``U``/``u`` renumbered to follow on, so the books stay synced from the one snapshot per
-symbol and keep applying the recorded (absolute) levels. The stream is built before any clock
-starts.
+stream (:func:`long_stream`): later passes are shifted in time, their depth ids renumbered to
+follow on, and a bridge diff per symbol puts each book back where the recording starts, so all
+8 books stay synced for the whole run. The stream is built before any clock starts.
 
-Node: the real :class:`tradecore.node.Node` with the recorded source (``FeedCore``: JSON parse,
+Node: the real :class:`tradecore.node.Node` with the recorded source (``FeedCore``: JSON scan,
 book sync, Rust ``L2Book``), one built-in imbalance strategy per symbol (Python; features
-inside), pre-trade risk with per-order limits, the order manager, the paper broker (zero
-latency, fees) and the SQLite store writing in the background; no HTTP port.
+inside), pre-trade risk with per-order limits and loss limits, the order manager, the paper
+broker (zero latency, fees) and the SQLite store writing in the background; no HTTP port; the
+garbage collector on, as in production. Two cases (:data:`CASES`): ``typical`` (the
+strategy's default parameters) and ``heavy`` (an order on about every third message).
 
-Figures, from one run of the same stream:
+Figures, per case, from runs of the same stream:
 
-1. ``node``: the whole node over the stream, no probes: messages/s (wall time of ``run``'s
-   loop) and tick-to-trade from the node's own HdrHistogram: from ``time.monotonic_ns()`` just
-   before a message is parsed to the moment the order is handed to the paper broker (so parse,
-   book, features, strategy, risk and the order manager are inside). Issue targets: p50 < 10 us,
+1. ``node``: the whole node over the stream, no probes, fastest of ``--repeats`` runs:
+   messages/s (wall time of ``run``'s loop), the loop's CPU time per message (the node
+   thread's ``thread_time``: what the loop costs without the time other processes take the
+   core, the figure to compare on a loaded machine) and tick-to-trade from the node's own
+   HdrHistogram: from ``time.monotonic_ns()`` just before a message is parsed to the moment
+   the order is handed to the paper broker (so parse, book, the broker's book update,
+   features, strategy, risk and the order manager are inside). Issue targets: p50 < 10 us,
    p99 < 20 us, >= 100,000 messages/s.
 2. ``stages``: the same stream through the same node with ``perf_counter_ns`` probes around
    each stage, to show the share of time in each: ``parse+book`` (``FeedCore.on_message``: the
-   JSON scan, field checks, sync rules, ``L2Book.apply_decimal``, the event), ``features``
+   JSON scan, sync rules, ``L2Book.apply_depth_json``, the event), ``features``
    (``BookFeatures.update``, measured alone on the same books), ``strategy`` (the rest of
-   ``on_book``/``on_trade``: the signal and the orders, i.e. risk, order manager and the paper
-   broker's ``submit``, which with zero latency matches at once and reports the fills inside the
-   call), ``broker`` (paper fills of resting orders on each market event), ``node`` (the rest:
-   dispatch, counters, delivering fills and order updates to strategies, the portfolio, risk
-   re-evaluation after fills and every 100 ms of market time, store puts). ``json.loads`` alone
-   on the same texts is shown for reference. The probes' own cost is reported.
+   ``on_book``: the signal and the orders, i.e. risk, order manager and the paper broker's
+   ``submit``, which with zero latency matches at once and reports the fills inside the
+   call), ``broker`` (the paper broker's book and trade updates: queues, resting fills),
+   ``node`` (the rest: the source loop, dispatch, counters, delivering fills and order updates,
+   the portfolio, risk re-evaluation after fills and on the 100 ms timer, store items).
+   ``json.loads`` alone on the same texts is shown for reference. The probes' own cost is
+   reported; their sum is a little above the unprobed loop.
 
 Results: a table on stdout and JSON (default ``bench/results/node.json``).
 """
@@ -50,6 +55,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +73,22 @@ DEFAULT_JSON = REPO / "bench" / "results" / "node.json"
 SYMBOLS = ["FTMUSDT", "SXPBTC", "BADGERBTC", "XMRBTC", "NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"]
 
 
-def _config(tmp: Path) -> Any:
+#: The strategy parameters of each bench case (one imbalance strategy per symbol).
+CASES: dict[str, str] = {
+    # What a quant would run: the defaults (threshold 0.3, at most 10 lots each way, one lot
+    # per order, taking liquidity): orders when the imbalance turns, not on every book.
+    "typical": "levels = 5, threshold = 0.3, order_qty = 1, max_position = 10",
+    # The stress case: a position limit never reached, so every book past a 0.2 imbalance
+    # sends an order (about one market-data message in three), each one filled, stored,
+    # marked and risk-evaluated.
+    "heavy": "levels = 5, threshold = 0.2, order_qty = 1, max_position = 1000000",
+    # No orders at all (a threshold no book reaches): the market-data path alone.
+    "quiet": "levels = 5, threshold = 0.999, order_qty = 1, max_position = 10",
+}
+
+
+def _config(tmp: Path, case: str = "typical") -> Any:
+    params = CASES[case]
     strategies = "\n".join(
         f"""
 [[strategy]]
@@ -75,7 +96,7 @@ name = "imb-{sym.lower()}"
 kind = "imbalance"
 account = {i + 1}
 initial_cash = "1000000"
-params = {{ symbol = "{sym}", levels = 5, threshold = 0.2, order_qty = 1, max_position = 1000000 }}
+params = {{ symbol = "{sym}", {params} }}
 """
         for i, sym in enumerate(SYMBOLS)
     )
@@ -116,29 +137,96 @@ def _depth_ids(text: str) -> tuple[str, int, int] | None:
     return str(data["s"]), int(data["U"]), int(data["u"])
 
 
+_Side = dict[str, str]  # price text -> qty text, as Binance writes them
+
+
+def _put(side: _Side, levels: list[list[str]]) -> None:
+    for p, q in levels:
+        if Decimal(q) == 0:
+            side.pop(p, None)
+        else:
+            side[p] = q
+
+
+def _bridge(end: _Side, start: _Side) -> list[list[str]]:
+    """The levels of one side that turn the book ``end`` into ``start``."""
+    out = [[p, "0"] for p in end if p not in start]
+    out += [[p, q] for p, q in start.items() if end.get(p) != q]
+    return out
+
+
 def long_stream(rec: Recording, passes: int) -> Recording:
-    """``rec`` played ``passes`` times: times shifted, depth ids renumbered (module doc)."""
+    """``rec`` played ``passes`` times as one unbroken stream (see the module doc).
+
+    Pass 1 is the recording. Every later pass is shifted in time by the recording's span and
+    its depth ids ``U``/``u`` renumbered to follow on, its diffs already covered by the
+    symbol's snapshot are left out, and a *bridge* diff opens it per symbol: the levels that
+    turn the book as pass 1 left it back into the snapshot's book, with the ids the left-out
+    diffs had. So each pass applies the recorded diffs onto the book they were recorded
+    against: the books stay synced and uncrossed (without the bridge, pass 2 applies the
+    recording's first diffs onto the last pass's book, which crosses, and the book of the
+    busiest symbol is lost for the rest of the run).
+    """
     first: dict[str, int] = {}
     last: dict[str, int] = {}
-    for _t, text in rec.messages:
-        ids = _depth_ids(text)
-        if ids is not None:
-            sym, u0, u1 = ids
-            first.setdefault(sym, u0)
-            last[sym] = u1
+    snap_id: dict[str, int] = {}
+    books: dict[str, tuple[_Side, _Side]] = {}
+    starts: dict[str, tuple[_Side, _Side]] = {}
+    for sym, snaps in rec.snapshots.items():
+        body = json.loads(snaps[0][1])
+        snap_id[sym] = int(body["lastUpdateId"])
+        start: tuple[_Side, _Side] = ({}, {})
+        _put(start[0], body["bids"])
+        _put(start[1], body["asks"])
+        starts[sym] = start
+        books[sym] = (dict(start[0]), dict(start[1]))
+    parsed: list[tuple[int, str, dict[str, Any] | None]] = []
+    for t, text in rec.messages:
+        msg = json.loads(text)
+        data = msg.get("data", {})
+        if data.get("e") != "depthUpdate":
+            parsed.append((t, text, None))
+            continue
+        sym, u0, u1 = data["s"], int(data["U"]), int(data["u"])
+        first.setdefault(sym, u0)
+        last[sym] = u1
+        parsed.append((t, text, msg))
+        book = books.get(sym)
+        if book is not None and u1 > snap_id[sym]:  # applied in pass 1 (the sync's rule)
+            _put(book[0], data["b"])
+            _put(book[1], data["a"])
     t0 = rec.messages[0][0]
     span = rec.messages[-1][0] - t0 + 1_000_000
     messages: list[tuple[int, str]] = list(rec.messages)
     for k in range(1, passes):
-        for t, text in rec.messages:
-            msg = json.loads(text)
-            data = msg.get("data", {})
-            if data.get("e") == "depthUpdate":
+        t_pass = t0 + k * span
+        for sym in sorted(books):
+            if sym not in first:
+                continue
+            shift = k * (last[sym] - first[sym] + 1)
+            end, start = books[sym], starts[sym]
+            bridge = {
+                "stream": f"{sym.lower()}@depth@100ms",
+                "data": {
+                    "e": "depthUpdate",
+                    "E": t_pass // 1_000_000,
+                    "s": sym,
+                    "U": first[sym] + shift,
+                    "u": snap_id[sym] + shift,
+                    "b": _bridge(end[0], start[0]),
+                    "a": _bridge(end[1], start[1]),
+                },
+            }
+            messages.append((t_pass, json.dumps(bridge, separators=(",", ":"))))
+        for t, text, msg in parsed:
+            if msg is not None:
+                data = msg["data"]
                 sym = data["s"]
+                if sym in snap_id and data["u"] <= snap_id[sym]:
+                    continue  # stood in for by the bridge
                 shift = k * (last[sym] - first[sym] + 1)
-                data["U"] += shift
-                data["u"] += shift
-                text = json.dumps(msg, separators=(",", ":"))
+                data = dict(data, U=data["U"] + shift, u=data["u"] + shift)
+                text = json.dumps({"stream": msg["stream"], "data": data}, separators=(",", ":"))
             messages.append((t + k * span, text))
     return Recording(
         streams=rec.streams,
@@ -151,19 +239,27 @@ def long_stream(rec: Recording, passes: int) -> Recording:
 
 
 def run_node(
-    recs: list[Recording], tmp: Path, probe: Callable[[Node], dict[str, Any]] | None = None
-) -> tuple[Node, Any, float, dict[str, Any]]:
-    loaded = _config(tmp)
+    recs: list[Recording],
+    tmp: Path,
+    case: str,
+    probe: Callable[[Node], dict[str, Any]] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """One node over ``recs``; the summary and ``probe``'s accumulators (plus the loop's CPU)."""
+    loaded = _config(tmp, case)
     src = RecordedNodeSource(recs, SYMBOLS)
     node = Node(loaded, source=src, watch_config=False)
     probes = probe(node) if probe is not None else {}
+    loop = node._loop_sync
+
+    def timed_loop() -> None:
+        c0 = time.thread_time_ns()
+        loop()
+        probes["cpu_ns"] = time.thread_time_ns() - c0
+
+    _patch(node, "_loop_sync", timed_loop)
     gc.collect()
-    gc.disable()
-    t0 = time.perf_counter()
     summary = node.run()
-    elapsed = time.perf_counter() - t0
-    gc.enable()
-    return node, summary, elapsed, probes
+    return summary, probes
 
 
 def _patch(obj: object, name: str, fn: Callable[..., Any]) -> None:
@@ -202,7 +298,8 @@ def _probes(node: Node) -> dict[str, Any]:
             acc["strategy"] += pc() - t
 
         _patch(strat, "on_book", timed_book)
-        _patch(strat, "on_trade", timed_trade)
+        if "on_trade" in type(strat).__dict__:  # not the base class's no-op (left alone)
+            _patch(strat, "on_trade", timed_trade)
     broker = node.broker
     b_book, b_trade = broker.on_book, broker.on_trade
 
@@ -262,56 +359,41 @@ def probe_cost(n: int = 200_000) -> float:
     return (pc() - t0) / n
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--passes", type=int, default=40, help="times the recordings are replayed")
-    ap.add_argument("--repeats", type=int, default=3, help="node runs; the fastest is reported")
-    ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.CRITICAL)
-
-    base = [_load(p, None) for p in embedded_recordings()]
-    recs = [long_stream(r, args.passes) for r in base]
+def bench_case(
+    case: str, recs: list[Recording], warm: list[Recording], repeats: int, tmp: Path
+) -> dict[str, Any]:
+    """The ``node`` and ``stages`` figures of one case (module doc); prints its lines."""
     n_msgs = sum(len(r.messages) for r in recs)
-    load_before = os.getloadavg()
-    print(
-        f"stream: {n_msgs:,} recorded messages ({len(base)} recordings x {args.passes} passes); "
-        f"load average {load_before[0]:.2f} on {os.cpu_count()} CPUs"
-    )
-
-    with tempfile.TemporaryDirectory(prefix="bench-node-") as tmp_s:
-        tmp = Path(tmp_s)
-        # Warm-up run (imports, first-call costs), then the measured runs.
-        run_node([long_stream(r, 2) for r in base], tmp / "warm")
-        runs = []
-        for i in range(args.repeats):
-            _node, summary, elapsed, _ = run_node(recs, tmp / f"node{i}")
-            runs.append((summary.elapsed_s, summary, elapsed))
-            print(
-                f"  run {i + 1}: loop {summary.elapsed_s:.3f} s = "
-                f"{n_msgs / summary.elapsed_s:,.0f} messages/s; tick-to-trade "
-                f"{summary.tick_to_trade.format() if summary.tick_to_trade else '-'}"
-            )
-        loop_s, summary, elapsed = min(runs, key=lambda r: r[0])
-        events = summary.messages
+    run_node(warm, tmp / f"{case}-warm", case)  # imports, first-call costs
+    runs = []
+    for i in range(repeats):
+        summary, extra = run_node(recs, tmp / f"{case}-{i}", case)
+        runs.append((summary.elapsed_s, summary, extra["cpu_ns"]))
         t2t = summary.tick_to_trade
-        msg_rate = n_msgs / loop_s
         print(
-            f"node (fastest run): {n_msgs:,} messages ({events:,} events) in {loop_s:.3f} s "
-            f"= {msg_rate:,.0f} messages/s; orders {summary.orders:,}, fills {summary.fills:,}"
+            f"  run {i + 1}: {n_msgs / summary.elapsed_s:,.0f} messages/s "
+            f"({extra['cpu_ns'] / n_msgs / 1000:.2f} us CPU/message); tick-to-trade "
+            f"{t2t.format() if t2t else '-'}"
         )
-        if t2t is not None:
-            print(
-                f"tick-to-trade: p50 {format_ns(t2t.p50)}  p99 {format_ns(t2t.p99)}  "
-                f"p99.9 {format_ns(t2t.p999)}  max {format_ns(t2t.max)}  (n={t2t.count:,}; "
-                "targets p50 < 10 us, p99 < 20 us)"
-            )
-        # The same stream with probes.
-        _n2, s2, _elapsed2, acc = run_node(recs, tmp / "probed", _probes)
+    loop_s, summary, cpu_ns = min(runs, key=lambda r: r[0])
+    t2t = summary.tick_to_trade
+    msg_rate = n_msgs / loop_s
+    print(
+        f"{case} (fastest run): {n_msgs:,} messages ({summary.messages:,} events) in "
+        f"{loop_s:.3f} s = {msg_rate:,.0f} messages/s, {cpu_ns / n_msgs / 1000:.2f} us CPU per "
+        f"message (= {n_msgs / (cpu_ns / 1e9):,.0f} messages per CPU-second); "
+        f"orders {summary.orders:,}, fills {summary.fills:,}"
+    )
+    if t2t is not None:
+        print(
+            f"{case} tick-to-trade: p50 {format_ns(t2t.p50)}  p99 {format_ns(t2t.p99)}  "
+            f"p99.9 {format_ns(t2t.p999)}  max {format_ns(t2t.max)}  (n={t2t.count:,}; "
+            "targets p50 < 10 us, p99 < 20 us)"
+        )
+    # The same stream with probes.
+    s2, acc = run_node(recs, tmp / f"{case}-probed", case, _probes)
     alone = alone_parse_and_features(recs)
-    cost = probe_cost()
     total = s2.elapsed_s * 1e9
-    parse = alone["parse_ns"]
     feats = alone["features_ns"]
     strategy = max(0, acc["strategy"] - feats)
     broker = acc["broker"]
@@ -324,12 +406,63 @@ def main(argv: list[str] | None = None) -> int:
         "node": node_rest,
     }
     print(
-        f"stages (probed run: loop {s2.elapsed_s:.3f} s, {s2.messages:,} events, "
-        f"{n_msgs / s2.elapsed_s:,.0f} messages/s; probe cost {cost:.0f} ns each):"
+        f"{case} stages (probed run: loop {s2.elapsed_s:.3f} s, "
+        f"{n_msgs / s2.elapsed_s:,.0f} messages/s):"
     )
     for name, ns in stages.items():
-        print(f"  {name:<9} {ns / n_msgs:8.0f} ns/message  {100 * ns / total:5.1f} %")
-    print(f"  (json.loads alone on the same texts: {parse / n_msgs:.0f} ns/message)")
+        print(f"  {name:<11} {ns / n_msgs:8.0f} ns/message  {100 * ns / total:5.1f} %")
+    return {
+        "node": {
+            "loop_s": loop_s,
+            "messages_per_s": msg_rate,
+            "cpu_ns_per_message": cpu_ns / n_msgs,
+            "messages_per_cpu_s": n_msgs / (cpu_ns / 1e9),
+            "events": summary.messages,
+            "orders": summary.orders,
+            "fills": summary.fills,
+            "tick_to_trade_ns": None if t2t is None else t2t.as_dict(),
+            "runs_loop_s": [r[0] for r in runs],
+            "runs_cpu_ns_per_message": [r[2] / n_msgs for r in runs],
+            "runs_tick_to_trade_p50_ns": [
+                r[1].tick_to_trade.p50 if r[1].tick_to_trade else None for r in runs
+            ],
+        },
+        "stages_ns_per_message": {k: v / n_msgs for k, v in stages.items()},
+        "stages_share": {k: v / total for k, v in stages.items()},
+        "json_loads_alone_ns_per_message": alone["parse_ns"] / n_msgs,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--passes", type=int, default=40, help="times the recordings are replayed")
+    ap.add_argument("--repeats", type=int, default=3, help="node runs; the fastest is reported")
+    ap.add_argument(
+        "--case", choices=[*CASES, "all"], default="all", help="strategy parameters (CASES)"
+    )
+    ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.CRITICAL)
+
+    base = [_load(p, None) for p in embedded_recordings()]
+    recs = [long_stream(r, args.passes) for r in base]
+    warm = [long_stream(r, 2) for r in base]
+    n_msgs = sum(len(r.messages) for r in recs)
+    load_before = os.getloadavg()
+    print(
+        f"stream: {n_msgs:,} recorded messages ({len(base)} recordings x {args.passes} passes); "
+        f"load average {load_before[0]:.2f} on {os.cpu_count()} CPUs"
+    )
+    cases = [c for c in CASES if c != "quiet"] if args.case == "all" else [args.case]
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-node-") as tmp_s:
+        for case in cases:
+            results[case] = bench_case(case, recs, warm, args.repeats, Path(tmp_s))
+    cost = probe_cost()
+    print(
+        f"(probe cost {cost:.0f} ns each; json.loads alone on the same texts: "
+        f"{next(iter(results.values()))['json_loads_alone_ns_per_message']:.0f} ns/message)"
+    )
 
     result = {
         "bench": "node",
@@ -341,19 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_after": os.getloadavg()[0],
         },
         "stream": {"messages": n_msgs, "passes": args.passes, "symbols": SYMBOLS},
-        "node": {
-            "loop_s": loop_s,
-            "run_s": elapsed,
-            "messages_per_s": msg_rate,
-            "events": events,
-            "orders": summary.orders,
-            "fills": summary.fills,
-            "tick_to_trade_ns": None if t2t is None else t2t.as_dict(),
-            "runs_loop_s": [r[0] for r in runs],
-        },
-        "stages_ns_per_message": {k: v / n_msgs for k, v in stages.items()},
-        "stages_share": {k: v / total for k, v in stages.items()},
-        "json_loads_alone_ns_per_message": parse / n_msgs,
+        "cases": {c: {"params": CASES[c], **r} for c, r in results.items()},
         "probe_cost_ns": cost,
         "targets": {
             "tick_to_trade_p50_ns": 10_000,

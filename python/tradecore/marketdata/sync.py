@@ -32,10 +32,11 @@ because ``L2Book.apply_decimal`` is all or nothing. Bad input never raises out o
 :meth:`FeedCore.on_message`: it is logged and counted (``stats``), and depth trouble becomes a
 resync.
 
-Cost per synced diff (bench/bench_marketdata.py): about 2.5 us median on the reference machine,
+Cost per synced diff (bench/bench_marketdata.py, bench/bench_node.py): about 1.5-2.5 us,
 all of it in one ``on_message`` call: the Rust scan of the JSON text (``binance_scan``), a few
-integer compares, one Rust ``apply_depth_json`` (levels read from the text, about 0.1 us a
-level) and one ``BookUpdate``. The reference path (``json.loads`` + Python parsers +
+integer compares (:meth:`BookSync.on_depth_text` applies the next diff of a synced book
+without building a ``DepthDiff``), one Rust ``apply_depth_json`` (levels read from the text,
+about 0.1 us a level) and one ``BookUpdate``. The reference path (``json.loads`` + Python parsers +
 ``apply_decimal``) costs about twice that and is taken only for messages the scanner does not
 read with certainty, and for every error.
 """
@@ -116,6 +117,9 @@ class FeedStats:
         return sum(self.errors.values())
 
 
+_SYNCED_STATE = SyncState.SYNCED
+
+
 class BookSync:
     """The sync state machine and L2 book of one symbol (see the module docstring)."""
 
@@ -185,6 +189,33 @@ class BookSync:
         if self._pending is not None:
             return self._try_install(diff.recv_ns)
         return None
+
+    def on_depth_text(
+        self, first: int, last: int, ts_ns: int, recv_ns: int, text: str
+    ) -> BookUpdate | Resync | None:
+        """Feed one diff read by the fast path (``binance_scan``): ids, times and its text.
+
+        The common case (a synced book and the next diff in sequence) is applied here without
+        building a :class:`DepthDiff`; everything else (buffering, drops, gaps, bad levels,
+        off-grid levels, a crossed book) goes through :meth:`on_diff`, which owns those rules.
+        """
+        uid = self.update_id
+        if self.state is not _SYNCED_STATE or last <= uid or first > uid + 1:
+            diff = DepthDiff(self.symbol, first, last, None, None, ts_ns, recv_ns, text)
+            return self.on_diff(diff)
+        book = self.book
+        try:
+            skipped = book.apply_depth_json(text, True)
+        except (FeedFormatError, OffGridError):
+            # Nothing was applied (all or nothing): the reference path words and counts it.
+            diff = DepthDiff(self.symbol, first, last, None, None, ts_ns, recv_ns, text)
+            return self._apply(diff)
+        if skipped or book.is_crossed():
+            diff = DepthDiff(self.symbol, first, last, None, None, ts_ns, recv_ns, text)
+            return self._applied(diff, skipped)
+        self.update_id = last
+        self.stats.depth_applied += 1
+        return BookUpdate(self.symbol, ts_ns, recv_ns, last, book)
 
     def on_snapshot(self, snapshot: Snapshot, recv_ns: int) -> BookUpdate | Resync | None:
         """Feed the snapshot the driver fetched."""
@@ -319,6 +350,10 @@ class BookSync:
             self.stats.errors["depth"] += 1
             log.error("%s: bad depth diff U=%d u=%d: %s", self.symbol, diff.first, diff.last, e)
             return self._lose("bad diff", f"bad diff u={diff.last}: {e}", diff.recv_ns, diff.ts_ns)
+        return self._applied(diff, skipped)
+
+    def _applied(self, diff: DepthDiff, skipped: int) -> BookUpdate | Resync:
+        """The rest of :meth:`_apply` once the levels are in: off-grid log, crossed check."""
         if skipped:
             bids, asks = diff.levels()
             self._off_grid(skipped, bids, asks, f"diff u={diff.last}")
@@ -417,6 +452,12 @@ class FeedCore:
         if type(text) is str:
             head = binance_scan(text)
             if head is not None:
+                if head[0] == 1:  # a depth diff, the most frequent message: no extra frame
+                    _, symbol, event_ms, first, last = head
+                    sync = self.books.get(symbol)
+                    if sync is not None and first <= last:
+                        return sync.on_depth_text(first, last, event_ms * 1_000_000, recv_ns, text)
+                    return self._slow(text, recv_ns)
                 event = self._fast(head, text, recv_ns)
                 if event is not _SLOW:
                     return event  # type: ignore[return-value]
@@ -429,8 +470,7 @@ class FeedCore:
             sync = self.books.get(symbol)
             if sync is None or first > last:
                 return _SLOW
-            diff = DepthDiff(symbol, first, last, None, None, event_ms * 1_000_000, recv_ns, text)
-            return sync.on_diff(diff)
+            return sync.on_depth_text(first, last, event_ms * 1_000_000, recv_ns, text)
         if kind == 3:
             _, symbol, update_id, bid, bid_qty, ask, ask_qty = head
             grid = self._grids.get(symbol)

@@ -31,15 +31,27 @@ Invariants:
   finish, stops the strategies, stores their state and the final positions, then flushes the
   store: everything decided is committed. It takes milliseconds, well within a second.
 
+* Loss limits are evaluated after every fill (the accounts that traded) and on the risk timer
+  (the accounts holding a symbol whose mark moved; every account when the UTC day changes and
+  after a reset or a reload), which are the only moments the cached equity changes; so the
+  risk engine does not re-read it in every pre-trade check (``loss_check_on_order=False``).
+* A strategy callback the strategy does not override (the base class's no-op ``on_quote``,
+  ``on_trade``, ``on_fill``, ``on_order``) is neither queued nor called; a strategy state
+  made of plain values that did not change since it was last stored is not stored again.
+
 Cost per market event, beyond the parse and the book (the source's): a type dispatch, one
-counter, the broker's ``on_book``/``on_trade``, one call per subscribed strategy; per order:
-one risk check, one ``OrderRequest``, the order manager's ``register``, one store ``put``.
+counter, the broker's ``on_book``/``on_trade``, one call per subscribed strategy that listens;
+per order: one risk check, one ``OrderRequest``, the order manager's ``register``; per report
+and fill: the order manager, the portfolio, the store ops, one store ``put`` per event; per
+risk timer: the marks of the books that changed and the equity of the accounts they move
+(bench/bench_node.py measures all of it, with the share of each stage).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -52,7 +64,6 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from decimal import Context as DecimalContext
 from decimal import Decimal, Inexact, InvalidOperation, Overflow
-from fractions import Fraction
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -88,6 +99,7 @@ from tradecore.node.metrics import NodeCollector, NodeStats, PnlRow, StatsSnapsh
 from tradecore.node.sources import NodeSource, open_source
 from tradecore.node.summary import AccountSummary, NodeSummary
 from tradecore.risk import RiskEngine, RiskEvent, RiskEventKind, RiskLimits
+from tradecore.risk.engine import DAY_NS
 from tradecore.store import (
     AccountRow,
     Op,
@@ -111,6 +123,12 @@ __all__ = ["Node", "NodeContext"]
 log = logging.getLogger("tradecore.node")
 
 _MS = 1_000_000
+_monotonic_ns = time.monotonic_ns
+# Module constants: in CPython 3.11 reading an enum member off its class costs ~150 ns.
+_LIMIT = OrderType.LIMIT
+_MARKET = OrderType.MARKET
+_IOC = TimeInForce.IOC
+_SCALARS = frozenset((int, str, float, bool, type(None), Decimal))
 # Money arithmetic (the portfolio's rules): exact, any rounding is an error.
 _MONEY = DecimalContext(prec=60, traps=[InvalidOperation, Inexact, Overflow])
 _HOUSEKEEPING_EVERY = 256  # events between two looks at the wall clock
@@ -125,18 +143,35 @@ class _StrategySlot:
     orders: int = 0
     fills: int = 0
     errors: int = 0
+    # Whether the strategy overrides these callbacks (set at start): the base class's are
+    # no-ops, so the node does not queue or call them (quotes alone are a third of Binance's
+    # messages, and each order brings two or three order/fill reports).
+    wants_trade: bool = True
+    wants_quote: bool = True
+    wants_fill: bool = True
+    wants_order: bool = True
 
 
 class NodeContext:
-    """The :class:`tradecore.strategy.Context` the node gives one strategy (one account)."""
+    """The :class:`tradecore.strategy.Context` the node gives one strategy (one account).
 
-    __slots__ = ("_account", "_logger", "_name", "_node")
+    ``now_ns``, ``order`` and ``position``, read by a strategy on every decision, are the
+    clock's, the order manager's and the portfolio's own functions bound to this account (one
+    Python call each instead of two).
+    """
+
+    __slots__ = ("_account", "_logger", "_name", "_node", "now_ns", "order", "position")
 
     def __init__(self, node: Node, name: str, account: int) -> None:
         self._node = node
         self._name = name
         self._account = account
         self._logger = logging.getLogger(f"tradecore.strategy.{name}")
+        self.now_ns: Callable[[], int] = node.clock.now_ns
+        self.order: Callable[[int], Order | None] = functools.partial(node.om.get, account)
+        self.position: Callable[[str], int] = functools.partial(
+            node.portfolio.position_qty, account
+        )
 
     @property
     def account(self) -> int:
@@ -149,9 +184,6 @@ class NodeContext:
     @property
     def logger(self) -> logging.Logger:
         return self._logger
-
-    def now_ns(self) -> int:
-        return self._node.clock.now_ns()
 
     def instrument(self, symbol: str) -> Instrument:
         inst = self._node.instruments.get(symbol)
@@ -180,14 +212,10 @@ class NodeContext:
             raise TypeError(f"price must be an int (ticks), got {type(price).__name__}")
         if price <= 0:
             raise ValueError(f"price must be > 0 ticks for a LIMIT order, got {price}")
-        return self._node._submit(
-            self, symbol, side, qty, price, OrderType.LIMIT, tif, post_only, tag
-        )
+        return self._node._submit(self, symbol, side, qty, price, _LIMIT, tif, post_only, tag)
 
     def submit_market(self, symbol: str, side: Side, qty: int, *, tag: str = "") -> Order:
-        return self._node._submit(
-            self, symbol, side, qty, 0, OrderType.MARKET, TimeInForce.IOC, False, tag
-        )
+        return self._node._submit(self, symbol, side, qty, 0, _MARKET, _IOC, False, tag)
 
     def cancel(self, client_order_id: int) -> bool:
         return self._node._cancel(self._account, client_order_id)
@@ -198,14 +226,8 @@ class NodeContext:
     def cancel_all(self, symbol: str | None = None) -> int:
         return self._node._cancel_all(self._account, symbol)
 
-    def order(self, client_order_id: int) -> Order | None:
-        return self._node.om.get(self._account, client_order_id)
-
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return self._node.om.open_orders(self._account, symbol)
-
-    def position(self, symbol: str) -> int:
-        return self._node.portfolio.position_qty(self._account, symbol)
 
     def realized_pnl(self, symbol: str | None = None) -> Decimal:
         pf = self._node.portfolio
@@ -242,32 +264,36 @@ class NodeContext:
 
 
 class _RiskState:
-    """The risk engine's view of the node (positions, open orders, books, equity)."""
+    """The risk engine's view of the node (positions, open orders, books, equity).
 
-    __slots__ = ("_node",)
+    ``position``, ``open_qty`` and ``open_order_count`` are the portfolio's and the order
+    manager's own bound methods (one call less per pre-trade check each).
+    """
+
+    __slots__ = ("_book", "_node", "open_order_count", "open_qty", "position")
 
     def __init__(self, node: Node) -> None:
         self._node = node
-
-    def position(self, account: int, symbol: str) -> int:
-        return self._node.portfolio.position_qty(account, symbol)
+        # Bound once: the node's parts never change after construction.
+        self.position: Callable[[int, str], int] = node.portfolio.position_qty
+        self.open_qty: Callable[[int, str, Side], int] = node.om.open_qty
+        self.open_order_count: Callable[[int], int] = node.om.open_count
+        self._book = node.source.book
 
     def positions(self, account: int) -> Mapping[str, int]:
-        return {p.symbol: p.qty for p in self._node.portfolio.positions(account) if p.qty != 0}
-
-    def open_qty(self, account: int, symbol: str, side: Side) -> int:
-        return sum(o.leaves for o in self._node.om.open_orders(account, symbol) if o.side is side)
-
-    def open_order_count(self, account: int) -> int:
-        return self._node.om.open_count(account)
+        position = self.position
+        held = self._node._held.get(account, ())
+        return {s: q for s in held if (q := position(account, s)) != 0}
 
     def best_bid_ask(self, symbol: str) -> tuple[int, int] | None:
-        book = self._node.source.book(symbol)
+        book = self._book(symbol)
         if book is None:
             return None
         bid = book.best_bid()
+        if bid is None:
+            return None
         ask = book.best_ask()
-        if bid is None or ask is None:
+        if ask is None:
             return None
         return bid[0], ask[0]
 
@@ -286,8 +312,8 @@ def _position_row(rec: PositionRecord, ts_ns: int) -> PositionRow:
         rec.account,
         rec.symbol,
         rec.qty,
-        Fraction(rec.cost_ticklots),
-        Fraction(rec.realized_ticklots),
+        rec.cost_ticklots,
+        rec.realized_ticklots,
         rec.fees,
         rec.volume,
         rec.fills,
@@ -339,8 +365,12 @@ class Node:
         self._risk_dirty: set[int] = set()  # accounts with a fill since the last evaluation
         self._kill_changed = False
         self._equity: dict[int, Decimal] = {}
+        self._risk_day = -1  # UTC day of the last evaluation of every account
+        self._risk_full = True  # evaluate every account next time (start, reset, reload)
         self._marks_dirty: set[str] = set()  # symbols whose book changed since the last mark
+        self._marks_moved: set[str] = set()  # symbols whose mark moved since the risk timer
         self._held: dict[int, set[str]] = {}  # symbols each account has had a position in
+        self._holders: dict[str, set[int]] = {}  # the same, by symbol
         # Writes decided since the last commit point, put as one atomic store item there.
         self._batch: list[Op] = []
         self._dirty_orders: dict[tuple[int, int], Order] = {}
@@ -356,6 +386,7 @@ class Node:
         self._restored_positions = 0
         self._restored_orders = 0
         self._notes: list[str] = []
+        self._saved_states: dict[str, tuple[tuple[Any, type, Any], ...] | None] = {}
         self.run_id = 0
 
         # The source first: it knows the instruments (exchangeInfo).
@@ -363,7 +394,6 @@ class Node:
             source if source is not None else open_source(loaded, live=live, speed=speed)
         )
         self.instruments: dict[str, Instrument] = {}
-        self._units: dict[str, Decimal] = {}
         for sym in cfg.node.symbols:
             inst = self.source.instruments.get(sym)
             if inst is None:
@@ -374,7 +404,6 @@ class Node:
                 )
             self.instruments[sym] = inst
 
-        self._units = money_units(self.instruments)
         mode = cfg.node.clock
         if mode is ClockMode.AUTO:
             mode = ClockMode.WALL if cfg.source.kind is SourceKind.LIVE or live else ClockMode.EVENT
@@ -427,12 +456,17 @@ class Node:
 
         # Risk.
         limits = RiskLimits.from_config(cfg.risk, where=loaded.risk_where())
+        # Loss limits are evaluated after every fill and on the risk timer, which are the only
+        # moments the cached equity (_RiskState.equity) changes; so a check per order would
+        # re-read the same figure, and is turned off. The accounts are watched from the start.
         self.risk = RiskEngine(
             limits,
             state=_RiskState(self),
             instruments=self.instruments,
             cancel_all=self._risk_cancel_all,
             on_event=self._on_risk_event,
+            accounts=sorted({s.account for s in cfg.strategy}),
+            loss_check_on_order=False,
         )
 
         # Strategies, one context (one account) each.
@@ -604,6 +638,12 @@ class Node:
         for slot in self.slots:
             slot.strategy.attach(slot.ctx)
             self._call(slot, _ON_START, None)
+        for slot in self.slots:
+            strat = slot.strategy
+            slot.wants_trade = _overrides(strat, "on_trade")
+            slot.wants_quote = _overrides(strat, "on_quote")
+            slot.wants_fill = _overrides(strat, "on_fill")
+            slot.wants_order = _overrides(strat, "on_order")
         self._started_mono = time.monotonic_ns()
         self._publish_snapshot()
         self._drain()
@@ -651,6 +691,7 @@ class Node:
         self._restored_positions = sum(1 for r in records if r.qty != 0)
         for r in records:
             self._held.setdefault(r.account, set()).add(r.symbol)
+            self._holders.setdefault(r.symbol, set()).add(r.account)
         for acc, top in store.max_client_order_ids().items():
             self._next_coid[acc] = max(self._next_coid.get(acc, 1), top + 1)
         for order in self._stored_open:
@@ -845,27 +886,34 @@ class Node:
         counts[sym] = counts.get(sym, 0) + 1
         routes = self._routes.get(sym, ())
         if t is BookUpdate:
-            assert isinstance(ev, BookUpdate)
             self._marks_dirty.add(sym)
             self._in_broker += 1
             try:
-                self.broker.on_book(ev)
+                self.broker.on_book(ev)  # type: ignore[arg-type]
             finally:
                 self._in_broker -= 1
             for slot in routes:
-                self._call(slot, _ON_BOOK, ev)
+                # _call inlined for the hottest callback (one frame less per book update).
+                self._depth += 1
+                try:
+                    slot.strategy.on_book(ev)  # type: ignore[arg-type]
+                except Exception:
+                    self._strategy_failed(slot, _ON_BOOK)
+                finally:
+                    self._depth -= 1
         elif t is TradeTick:
-            assert isinstance(ev, TradeTick)
             self._in_broker += 1
             try:
-                self.broker.on_trade(ev)
+                self.broker.on_trade(ev)  # type: ignore[arg-type]
             finally:
                 self._in_broker -= 1
             for slot in routes:
-                self._call(slot, _ON_TRADE, ev)
+                if slot.wants_trade:
+                    self._call(slot, _ON_TRADE, ev)
         elif t is Quote:
             for slot in routes:
-                self._call(slot, _ON_QUOTE, ev)
+                if slot.wants_quote:
+                    self._call(slot, _ON_QUOTE, ev)
         elif t is Resync:
             assert isinstance(ev, Resync)
             stats.bump(stats.resyncs, (sym, ev.reason))
@@ -913,17 +961,22 @@ class Node:
             elif what == _ON_STOP:
                 strat.on_stop()
         except Exception:
-            slot.errors += 1
-            errs = self.stats.strategy_errors
-            errs[strat.name] = errs.get(strat.name, 0) + 1
-            slot.ctx.logger.exception(
-                "strategy %s raised in %s (error %d); the node carries on",
-                strat.name,
-                _CALLBACK_NAMES[what],
-                slot.errors,
-            )
+            self._strategy_failed(slot, what)
         finally:
             self._depth -= 1
+
+    def _strategy_failed(self, slot: _StrategySlot, what: int) -> None:
+        """Log and count the exception a strategy callback raised (call from ``except``)."""
+        strat = slot.strategy
+        slot.errors += 1
+        errs = self.stats.strategy_errors
+        errs[strat.name] = errs.get(strat.name, 0) + 1
+        slot.ctx.logger.exception(
+            "strategy %s raised in %s (error %d); the node carries on",
+            strat.name,
+            _CALLBACK_NAMES[what],
+            slot.errors,
+        )
 
     def _drain(self) -> None:
         """Deliver queued fills and order updates to strategies (only at the top level)."""
@@ -958,12 +1011,13 @@ class Node:
             raise ValueError(
                 f"unknown symbol {symbol!r} (node symbols: {', '.join(sorted(self.instruments))})"
             )
-        if not isinstance(side, Side):
+        if type(side) is not Side:
             raise TypeError(f"side must be a Side, got {side!r}")
         account = ctx._account
         now = self.clock.now_ns()
-        coid = self._next_coid[account]
-        self._next_coid[account] = coid + 1
+        next_coid = self._next_coid
+        coid = next_coid[account]
+        next_coid[account] = coid + 1
         req = OrderRequest(
             account, coid, symbol, side, qty, price, order_type, tif, post_only, now, ctx._name, tag
         )
@@ -988,7 +1042,7 @@ class Node:
         order = self.om.register(req, now)
         stamp = self._stamp
         if stamp:
-            self._t2t.append(time.monotonic_ns() - stamp)
+            self._t2t.append(_monotonic_ns() - stamp)
         self._dirty_orders[(account, coid)] = order
         self._in_broker += 1
         try:
@@ -1074,7 +1128,8 @@ class Node:
         self._batch.append(order_event_op(ev, self.run_id))
         order = self.om.on_event(ev)
         if order is not None:
-            self._dirty_orders[(order.account, order.client_order_id)] = order
+            req = order.request
+            self._dirty_orders[(req.account, req.client_order_id)] = order
             if ev.kind is OrderEventKind.REJECTED and order.status is OrderStatus.REJECTED:
                 self.stats.bump(self.stats.rejects, ("broker", ev.reason or "UNKNOWN"))
                 self.risk.record_reject(ev.account, self.clock.now_ns(), ev.reason)
@@ -1091,16 +1146,19 @@ class Node:
         held = self._held.get(fill.account)
         if held is None:
             held = self._held[fill.account] = set()
-        held.add(fill.symbol)
+        if fill.symbol not in held:
+            held.add(fill.symbol)
+            self._holders.setdefault(fill.symbol, set()).add(fill.account)
         self._risk_dirty.add(fill.account)
         slot = self._slots_by_account.get(fill.account)
         if slot is not None:
             slot.fills += 1
-            self._pending.append((slot, _ON_FILL, fill))
+            if slot.wants_fill:
+                self._pending.append((slot, _ON_FILL, fill))
 
     def _on_order(self, order: Order, ev: OrderEvent) -> None:
-        slot = self._slots_by_account.get(order.account)
-        if slot is not None:
+        slot = self._slots_by_account.get(order.request.account)
+        if slot is not None and slot.wants_order:
             self._pending.append((slot, _ON_ORDER, order))
 
     def _commit(self) -> None:
@@ -1120,8 +1178,9 @@ class Node:
             now = self.clock.now_ns()
             dirty = self._dirty_positions
             pf = self.portfolio
-            for rec in pf.snapshot():
-                if (rec.account, rec.symbol) in dirty:
+            for acc, sym in sorted(dirty):
+                rec = pf.record(acc, sym)
+                if rec is not None:
                     ops.append(position_op(_position_row(rec, now)))
             for acc in sorted({a for a, _ in dirty}):
                 ops.append(account_op(AccountRow(acc, pf.cash(acc), pf.initial_cash(acc), now)))
@@ -1132,11 +1191,16 @@ class Node:
     # ------------------------------------------------------------------ risk
 
     def _mark_all(self) -> None:
-        """Mark every symbol whose book changed since its last mark (portfolio at the mid)."""
+        """Mark every symbol whose book changed since its last mark (portfolio at the mid).
+
+        Symbols whose mark moved (a book update often leaves the mid alone) are added to
+        ``_marks_moved``, which the risk timer consumes.
+        """
         dirty = self._marks_dirty
         if not dirty:
             return
-        pf = self.portfolio
+        moved = self._marks_moved
+        mark = self.portfolio.mark
         book_of = self.source.book
         for sym in dirty:
             book = book_of(sym)
@@ -1144,27 +1208,39 @@ class Node:
                 continue
             bid = book.best_bid()
             ask = book.best_ask()
-            pf.mark(sym, bid[0] if bid else None, ask[0] if ask else None)
+            if mark(sym, bid[0] if bid else None, ask[0] if ask else None):
+                moved.add(sym)
         self._marks_dirty = set()
 
     def _evaluate_risk(self, accounts: Iterable[int] | None = None) -> None:
         """Refresh the cached equity (of ``accounts``, else of the accounts with a fill since
         the last evaluation) and let risk check the loss limits of every account."""
-        todo = self._risk_dirty if accounts is None else set(accounts)
+        todo = self._risk_dirty
+        if todo:
+            self._risk_dirty = set()
+        if accounts is not None:
+            todo = todo | set(accounts)
         equity = self._equity
         if todo:
             self._mark_all()
+            pf = self.portfolio
             for acc in todo:
-                equity[acc] = self._account_equity(acc)
-        self._risk_dirty = set()
-        self.risk.evaluate(self.clock.now_ns())
+                equity[acc] = pf.equity(acc)
+        # Only the accounts whose equity was just refreshed can have moved: the others' last
+        # evaluation saw the same figure. Every account is looked at when the UTC day changes
+        # (each account's daily-loss baseline starts again) and after a reset or a reload
+        # (a re-armed switch trips again on a loss that is still there).
+        now = self.clock.now_ns()
+        day = now // DAY_NS
+        if day != self._risk_day or self._risk_full:
+            self._risk_day = day
+            self._risk_full = False
+            self.risk.evaluate(now)
+        elif todo:
+            self.risk.evaluate(now, todo)
 
     def _account_equity(self, account: int) -> Decimal:
-        held = self._held.get(account)
-        if not held:
-            return self.portfolio.cash(account)
-        units = self._units
-        return account_equity(self.portfolio, account, {s: units[s] for s in held})
+        return self.portfolio.equity(account)
 
     def _on_risk_event(self, ev: RiskEvent) -> None:
         kind = ev.kind.value
@@ -1190,10 +1266,19 @@ class Node:
             self._kill_changed = True
 
     def _risk_timer(self, _deadline: int) -> None:
-        # New marks move the equity of the accounts holding those symbols: refresh just those.
-        moved = self._marks_dirty
-        accounts = {acc for acc, held in self._held.items() if held & moved} if moved else set()
-        self._evaluate_risk(accounts | self._risk_dirty)
+        # Marks that moved change the equity of the accounts holding those symbols: refresh
+        # just those (the others' cached equity is still exact).
+        self._mark_all()
+        moved = self._marks_moved
+        accounts: set[int] = set()
+        if moved:
+            holders = self._holders
+            for sym in moved:
+                accs = holders.get(sym)
+                if accs:
+                    accounts |= accs
+            self._marks_moved = set()
+        self._evaluate_risk(accounts)
 
     # ------------------------------------------------------------------ timers
 
@@ -1225,13 +1310,23 @@ class Node:
 
     def _save_state(self, now: int) -> None:
         ops: list[Op] = []
+        saved = self._saved_states
         for slot in self.slots:
+            name = slot.strategy.name
             try:
                 state = slot.strategy.state()
             except Exception:
-                slot.ctx.logger.exception("strategy %s: state() failed", slot.strategy.name)
+                slot.ctx.logger.exception("strategy %s: state() failed", name)
                 continue
-            ops.append(strategy_state_op(slot.strategy.name, state, now))
+            # A flat state (scalars only) equal to the one stored last time is not written
+            # again; anything nested is always written (it may have been changed in place).
+            key = None
+            if type(state) is dict and all(type(v) in _SCALARS for v in state.values()):
+                key = tuple((k, type(v), v) for k, v in state.items())
+                if saved.get(name) == key:
+                    continue
+            saved[name] = key
+            ops.append(strategy_state_op(name, state, now))
         ops.append(cursor_op(self.source.name, self.stats.messages, now))
         self.store.put(*ops)
 
@@ -1268,6 +1363,7 @@ class Node:
                 log.warning("kill switch tripped by command (%s), account %s", reason, account)
             else:
                 self.risk.reset(account, now)
+                self._risk_full = True
                 log.warning("kill switch reset by command, account %s", account)
             self._drain()
             self._publish_snapshot()
@@ -1275,6 +1371,7 @@ class Node:
         if command == "reload":
             limits = args["limits"]
             self.risk.update_limits(limits, now)  # reports LIMITS_UPDATED through on_event
+            self._risk_full = True
             stats = self.stats
             stats.config_reloads["ok"] = stats.config_reloads.get("ok", 0) + 1
             self._drain()
@@ -1389,6 +1486,13 @@ class Node:
             log.info("%s", text)
 
 
+def _overrides(strategy: Strategy, callback: str) -> bool:
+    """True unless ``strategy``'s ``callback`` is the base class's no-op."""
+    if callback in getattr(strategy, "__dict__", ()):  # set on the instance (a wrapper)
+        return True
+    return getattr(type(strategy), callback, None) is not getattr(Strategy, callback)
+
+
 def _restorable(order: Order) -> bool:
     """A resting order the paper broker can take back: a GTC limit with something left."""
     req = order.request
@@ -1406,12 +1510,12 @@ def money_units(instruments: Mapping[str, Instrument]) -> dict[str, Decimal]:
 
 
 def account_equity(pf: Portfolio, account: int, units: Mapping[str, Decimal]) -> Decimal:
-    """``pf.equity(account)`` from the portfolio's public per-symbol numbers, cheaply.
+    """``pf.equity(account)`` from the portfolio's public per-symbol numbers.
 
     cash + sum(qty * mark * tick_size * lot_size), exactly (marks are mids: halves at worst).
     Equal to the portfolio's own figure (tests/unit/test_node_clock.py checks it on random
-    fills) at a fraction of its cost, since ``Portfolio.equity`` builds every position view;
-    falls back to it when a position has no mark.
+    fills); falls back to it when a position has no mark. The node itself now uses
+    ``Portfolio.equity``, which no longer builds the position views and costs about the same.
     """
     total = pf.cash(account)
     for sym, unit in units.items():

@@ -33,6 +33,11 @@ from tradecore.strategy.params import ParamReader
 
 __all__ = ["Strategy", "TargetStrategy"]
 
+# Module constants: in CPython 3.11 reading an enum member off its class costs ~150 ns.
+_BUY = Side.BUY
+_SELL = Side.SELL
+_IOC = TimeInForce.IOC
+
 
 class _Detached:
     """Stands in for the context until ``attach``: any use says what is missing."""
@@ -183,11 +188,11 @@ class TargetStrategy(Strategy):
             return
         cap = self.order_qty if qty_cap is None else min(qty_cap, self.order_qty)
         if gap > 0:
-            side = Side.BUY
+            side = _BUY
             qty = gap if gap < cap else cap
             price = bid if maker else ask + self.slippage_ticks
         else:
-            side = Side.SELL
+            side = _SELL
             qty = -gap if -gap < cap else cap
             price = ask if maker else bid - self.slippage_ticks
             if price < 1:
@@ -197,7 +202,7 @@ class TargetStrategy(Strategy):
         if maker:
             order = ctx.submit_limit(symbol, side, qty, price, post_only=True, tag=self.kind)
         else:
-            order = ctx.submit_limit(symbol, side, qty, price, tif=TimeInForce.IOC, tag=self.kind)
+            order = ctx.submit_limit(symbol, side, qty, price, tif=_IOC, tag=self.kind)
         if order.is_open:
             self.working = order.client_order_id
 
@@ -206,11 +211,11 @@ class TargetStrategy(Strategy):
             return
         ctx = self.ctx
         gap = target - ctx.position(self.symbol)
-        want = Side.BUY if gap > 0 else Side.SELL
+        want = _BUY if gap > 0 else _SELL
         if gap == 0 or order.side is not want:
             ctx.cancel(order.client_order_id)
             return
-        price = bid if want is Side.BUY else ask
+        price = bid if want is _BUY else ask
         if order.price != price:
             qty = min(abs(gap), self.order_qty)
             ctx.modify(order.client_order_id, price=price, qty=qty)
