@@ -19,12 +19,16 @@ import pytest
 from tradecore import Event, OrderBook, Side
 from tradecore.marketdata.lobster import (
     SYNTHETIC_ID_BASE,
+    BookRow,
     LobsterFiles,
     LobsterFormatError,
     LobsterReplay,
     Message,
+    ReplayError,
     ReplayResult,
+    ReplaySession,
     embedded_samples,
+    lock_step,
 )
 
 DATA = Path(__file__).parents[2].parent / "shared" / "data" / "lobster"
@@ -396,3 +400,75 @@ def test_a_replay_from_files_can_run_twice(tmp_path: Path) -> None:
     replay_ = LobsterReplay.from_files(write_pair(tmp_path, GOOD_MESSAGES, GOOD_ROWS))
     first, second = replay_.run(), replay_.run()
     assert first.rows_checked == second.rows_checked == 3
+
+
+# --- the step-wise session --------------------------------------------------------------------
+
+
+def test_a_session_stepped_by_hand_equals_run_on_the_embedded_aapl_day() -> None:
+    (files,) = [f for f in embedded_samples() if f.label.startswith("AAPL")]
+    replay_ = LobsterReplay.from_files(files)
+    session = replay_.session()
+    assert isinstance(session, ReplaySession)
+    pairs = replay_.pairs()
+    session.start(*next(pairs))
+    assert (session.rows_checked, session.index, session.levels) == (1, 0, 10)
+    for i, (msg, row) in enumerate(pairs, 1):
+        session.step(msg, row)
+        # The counters are current after every step.
+        assert session.index == i and session.rows_checked == i + 1
+        assert session.prev is row
+    stepped = dataclasses.replace(session.result(), elapsed_s=0.0)
+    whole = dataclasses.replace(replay_.run(), elapsed_s=0.0)
+    assert stepped == whole
+    assert whole.ok and whole.rows_checked == 999
+
+
+def test_session_misuse_is_an_error(tmp_path: Path) -> None:
+    files = write_pair(tmp_path, GOOD_MESSAGES, GOOD_ROWS)
+    replay_ = LobsterReplay.from_files(files)
+    (m0, r0), (m1, r1), _ = list(replay_.pairs())
+    session = replay_.session()
+    with pytest.raises(ReplayError, match=r"step\(\) before start\(\)"):
+        session.step(m1, r1)
+    session.start(m0, r0)
+    with pytest.raises(ReplayError, match="already started"):
+        session.start(m0, r0)
+    wider = dataclasses.replace(r1, levels=2)
+    with pytest.raises(LobsterFormatError, match="number of levels changed"):
+        session.step(m1, wider)
+
+
+def test_lock_step_names_the_file_that_is_short(tmp_path: Path) -> None:
+    files = write_pair(tmp_path, GOOD_MESSAGES, GOOD_ROWS)
+    msgs, rows = list(files.messages()), list(files.rows())
+    sources = ("m.csv", "o.csv")
+    assert [(m.line, r.line) for m, r in lock_step(msgs, rows, sources)] == [(1, 1), (2, 2), (3, 3)]
+    assert list(lock_step([], [], sources)) == []
+    with pytest.raises(LobsterFormatError, match=r"^o.csv: no rows"):
+        list(lock_step(msgs, [], sources))
+    with pytest.raises(LobsterFormatError, match=r"^m.csv: no messages"):
+        list(lock_step([], rows, sources))
+    with pytest.raises(LobsterFormatError, match=r"^o.csv: has 2 rows.*message line 3"):
+        list(lock_step(msgs, rows[:2], sources))
+    with pytest.raises(LobsterFormatError, match=r"^o.csv:3: has more rows than the message file"):
+        list(lock_step(msgs[:2], rows, sources))
+
+
+def test_a_subclass_changes_one_rule_through_a_hook(tmp_path: Path) -> None:
+    # A session that ignores deletions (type 3): the replay then disagrees with the file at the
+    # row after the deletion, and the check says so.
+    class NoDeletes(ReplaySession):
+        def apply_message(self, row: int, msg: Message, prev: BookRow) -> None:
+            if msg.kind != 3:
+                super().apply_message(row, msg, prev)
+
+    replay_ = LobsterReplay.from_files(write_pair(tmp_path, GOOD_MESSAGES, GOOD_ROWS))
+    session = NoDeletes(replay_)
+    pairs = replay_.pairs()
+    session.start(*next(pairs))
+    for msg, row in pairs:
+        session.step(msg, row)
+    result = session.result()
+    assert (result.mismatches, result.details[0].row, result.details[0].ours) == (1, 2, 10)
+    assert replay_.run().ok

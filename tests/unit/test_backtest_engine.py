@@ -355,3 +355,90 @@ def test_l2_mode_ioc_walks_and_tif_semantics(tmp_path: Path) -> None:
     order = s.orders[0]
     assert order.filled_qty == 5 and order.status.value == "EXPIRED"
     assert res.tables["taker"].fills["liquidity"].tolist() == ["TAKER"]
+
+
+# ---------------------------------------------------------------- fast path, equity, splitting
+
+
+def _l2_engine(
+    rows: int, *, always_busy: bool, mode: str = "taker", equity_ns: int = 1_000_000_000
+) -> tuple[BacktestEngine, Any]:
+    """A moving-average cross over synthetic quotes and trades (with latency and jitter). With
+    ``always_busy`` the paper broker comes through ``broker_factory``, so the engine shows it
+    every market event (no idle fast path); otherwise the engine skips it while it is idle."""
+    from tradecore.backtest.engine import PairSplit
+    from tradecore.data.synthetic import synthetic_l2
+    from tradecore.execution import PaperBroker
+
+    split = PairSplit(synthetic_l2(rows, 9, chunk_rows=4096))
+    feeds = [QuoteFeed("q", "SYN", split.first()), TradeFeed("t", "SYN", split.second())]
+    broker = PaperBrokerConfig(
+        latency=LatencyModel(entry_ns=300_000, cancel_ns=200_000, jitter_ns=100_000),
+        taker_fee_bps=Decimal(1),
+        seed=4,
+    )
+    settings = EngineSettings(broker=broker, equity_interval_ns=equity_ns)
+    params = {"symbol": "SYN", "fast": 50, "slow": 400, "order_qty": 2, "max_position": 4}
+    params["mode"] = mode  # taker: IOCs that take liquidity; maker: post-only GTCs that rest
+    spec = StrategySpec("mac", "ma_cross", 1, Decimal(10_000), params)
+
+    def factory(eng: BacktestEngine) -> PaperBroker:
+        return PaperBroker([INST], eng.clock, broker)
+
+    eng = BacktestEngine(
+        [INST], feeds, [spec], settings, broker_factory=factory if always_busy else None
+    )
+    return eng, eng.run()
+
+
+@pytest.mark.parametrize("mode", ["taker", "maker"])
+def test_idle_fast_path_gives_the_same_run_as_showing_every_event(mode: str) -> None:
+    fast_eng, fast = _l2_engine(60_000, always_busy=False, mode=mode)
+    slow_eng, slow = _l2_engine(60_000, always_busy=True, mode=mode)
+    assert len(fast.fills) > 20
+    assert fast.fills_hash == slow.fills_hash and fast.orders_hash == slow.orders_hash
+    assert fast.final == slow.final
+    # The fast path really skipped events: the broker saw far fewer market events.
+    seen_fast = fast_eng.broker.stats.book_updates + fast_eng.broker.stats.trades
+    seen_slow = slow_eng.broker.stats.book_updates + slow_eng.broker.stats.trades
+    assert seen_slow == 60_000 and seen_fast < seen_slow // 2
+
+
+def test_equity_is_sampled_on_its_interval_without_loss_limits() -> None:
+    # 30,000 events ~1 ms apart: about 30 s of simulated time, one sample per second plus the
+    # samples at start and end (no risk loss limits are configured).
+    eng, res = _l2_engine(30_000, always_busy=False)
+    eq = res.tables["mac"].equity
+    ts = eq["ts_ns"].to_numpy()
+    span_s = (ts[-1] - ts[0]) / 1e9
+    assert 25 < span_s < 35
+    assert abs(len(ts) - (span_s + 2)) <= 2
+    inner = np.diff(ts[1:-1])
+    assert (inner == 1_000_000_000).all()  # every whole second of simulated time
+    assert res.final["mac"]["equity"] == eng.slots[0].equity_rows[-1][1]
+
+
+def test_pair_split_yields_both_halves_in_order_and_holds_only_the_lead() -> None:
+    from tradecore.backtest.engine import PairSplit
+
+    pulled = []
+
+    def pairs() -> Any:
+        for i in range(10):
+            pulled.append(i)
+            yield (f"a{i}", f"b{i}")
+
+    split = PairSplit(pairs())
+    first, second = split.first(), split.second()
+    # Alternating consumers: never more than one item held for the other side.
+    for i in range(5):
+        assert next(first) == f"a{i}"
+        assert len(split._ahead[1]) == 1
+        assert next(second) == f"b{i}"
+        assert not split._ahead[0] and not split._ahead[1]
+    assert pulled == [0, 1, 2, 3, 4]
+    # One side running ahead buffers exactly what the other has not taken yet.
+    assert list(first) == [f"a{i}" for i in range(5, 10)]
+    assert len(split._ahead[1]) == 5
+    assert list(second) == [f"b{i}" for i in range(5, 10)]
+    assert list(first) == [] and list(second) == []

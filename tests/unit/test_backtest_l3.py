@@ -125,5 +125,5 @@ def test_no_orders_no_drift_on_the_crafted_day() -> None:
 
 
 def test_rows_and_messages_of_different_lengths_are_an_error() -> None:
-    with pytest.raises(LobsterFormatError, match="fewer rows than the message file"):
+    with pytest.raises(LobsterFormatError, match="has 2 rows, the message file has more"):
         run(HEAD, HEAD_ROWS[:2], JoinBid(on=99))

@@ -25,11 +25,12 @@ each with the clock at its own due time. Then the clock moves to ``t``, the feed
 the broker sees the update (``on_book``/``on_trade``) and the strategies are called. An event
 older than the clock is an error naming the feed and row (time never goes backwards).
 
-**Fast path.** With no resting order, no request in flight and no liquidity taken, the broker
-has nothing to do with a book update, so it is not called (checked once after every broker call,
-not per event); a strategy that does not override a callback is not called, and no event object
-is built for nobody. The quote loop runs over plain Python ints of each chunk (``tolist``) and
-allocates nothing per tick except the events a strategy actually receives.
+**Fast path.** While the paper broker is idle (:meth:`~tradecore.execution.PaperBroker.idle`: no
+resting order, no request in flight, no liquidity taken), a book update or trade cannot matter
+to it, so it is not called (checked once after every broker call, not per event); a strategy
+that does not override a callback is not called, and no event object is built for nobody. The
+quote loop runs over plain Python ints of each chunk (``tolist``) and allocates nothing per tick
+except the events a strategy actually receives.
 
 **Errors.** Data errors (:class:`~tradecore.data.DataFormatError`) name the file and row. A
 strategy that raises stops the run (``on_strategy_error = "stop"``, the default) with a
@@ -41,6 +42,13 @@ in the node, and the count is in the result.
 seed give the same orders and fills; :attr:`BacktestResult.fills_hash` (SHA-256 of every fill)
 shows it. The chunk size only changes how data is read, never the result.
 
+**Memory.** Feeds hold one chunk of rows at a time (quotes and trades of one generator are split
+by :class:`PairSplit`, which holds only what one side has read ahead of the other), so memory
+does not grow with the number of events; what grows is proportional to orders and fills (the
+order manager's orders, the fill rows) and to the equity samples (one per
+``equity_interval_ns`` of simulated time; an interval of 0 samples after every event and so
+grows with the events). ``tests/integration/test_backtest_memory.py`` measures it.
+
 Cost per market event with no strategy and no orders: a comparison with the next wake-up time,
 a clock store, the book update; per subscribed callback one event object and one call.
 """
@@ -51,6 +59,7 @@ import hashlib
 import heapq
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Context as DecimalContext
@@ -90,6 +99,7 @@ __all__ = [
     "BacktestResult",
     "EngineSettings",
     "Feed",
+    "PairSplit",
     "QuoteFeed",
     "RecordingFeed",
     "StrategyError",
@@ -160,77 +170,6 @@ class TopBook:
         if side is _BUY:
             return self.bid_qty if price == self.bid_px else 0
         return self.ask_qty if price == self.ask_px else 0
-
-
-# Events built through their slot descriptors: the frozen dataclasses' own __init__ goes through
-# object.__setattr__ per field (about twice as slow); the objects are the same.
-def _maker(cls: type, names: Sequence[str]) -> Callable[..., Any]:
-    new = object.__new__
-    setters = [getattr(cls, n).__set__ for n in names]
-    if len(setters) == 5:
-        s0, s1, s2, s3, s4 = setters
-
-        def make5(a: Any, b: Any, c: Any, d: Any, e: Any) -> Any:
-            o: Any = new(cls)
-            s0(o, a)
-            s1(o, b)
-            s2(o, c)
-            s3(o, d)
-            s4(o, e)
-            return o
-
-        return make5
-    if len(setters) == 7:
-        t0, t1, t2, t3, t4, t5, t6 = setters
-
-        def make7(a: Any, b: Any, c: Any, d: Any, e: Any, f: Any, g: Any) -> Any:
-            o: Any = new(cls)
-            t0(o, a)
-            t1(o, b)
-            t2(o, c)
-            t3(o, d)
-            t4(o, e)
-            t5(o, f)
-            t6(o, g)
-            return o
-
-        return make7
-    u = setters
-
-    def make8(a: Any, b: Any, c: Any, d: Any, e: Any, f: Any, g: Any, h: Any) -> Any:
-        o: Any = new(cls)
-        for setter, v in zip(u, (a, b, c, d, e, f, g, h), strict=True):
-            setter(o, v)
-        return o
-
-    return make8
-
-
-_new_book_update = _maker(BookUpdate, ("symbol", "ts_ns", "recv_ns", "update_id", "book"))
-_new_trade = _maker(
-    TradeTick, ("symbol", "ts_ns", "recv_ns", "price", "qty", "aggressor", "trade_id")
-)
-_QUOTE_FIELDS = (
-    "symbol", "ts_ns", "recv_ns", "update_id", "bid_price", "bid_qty", "ask_price", "ask_qty"
-)  # fmt: skip
-_quote_setters = [getattr(Quote, n).__set__ for n in _QUOTE_FIELDS]
-_object_new = object.__new__
-
-
-_q0, _q1, _q2, _q3, _q4, _q5, _q6, _q7 = _quote_setters
-
-
-def _new_quote(sym: str, ts: int, uid: int, bp: int, bq: int, ap: int, aq: int) -> Quote:
-    q: Quote = _object_new(Quote)
-    _q0(q, sym)
-    _q1(q, ts)
-    _q2(q, ts)
-    _q3(q, uid)
-    _q4(q, bp)
-    _q5(q, bq)
-    _q6(q, ap)
-    _q7(q, aq)
-    return q
 
 
 # ============================================================================ feeds
@@ -315,7 +254,7 @@ class QuoteFeed(_ChunkFeed):
         on_book = bool(eng.book_routes.get(sym))
         quote_calls = [(sl, sl.strategy.on_quote) for sl in eng.quote_routes.get(sym, ())]
         failed = eng._strategy_failed
-        new_quote = _new_quote
+        new_quote = Quote
         every = eng.sample_every_event
         changed = eng.book_changed
         row = start = self.row
@@ -340,7 +279,7 @@ class QuoteFeed(_ChunkFeed):
                     changed(sym, ts, uid, book, False)
                 if quote_calls:
                     self.row = row
-                    q = new_quote(sym, ts, uid, bp, bq, ap, aq)
+                    q = new_quote(sym, ts, ts, uid, bp, bq, ap, aq)
                     for slot, fn in quote_calls:
                         eng._depth += 1
                         try:
@@ -454,6 +393,46 @@ class RecordingFeed:
                 eng.market_event(ev)
 
 
+class PairSplit:
+    """Two iterators over the halves of an iterator of pairs (the quotes and trades chunks of
+    :func:`~tradecore.data.synthetic.synthetic_l2`), each pair read once.
+
+    Only what one side has read ahead of the other is held (in a deque, released as the other
+    side takes it); both feeds advance together in time, so that is about one chunk.
+    ``itertools.tee`` is not used on purpose: it keeps its items in blocks of 57 until both
+    sides have passed the whole block, which pins up to 57 chunks (hundreds of MB).
+    """
+
+    def __init__(self, pairs: Iterable[tuple[Any, Any]]) -> None:
+        self._pairs = iter(pairs)
+        self._ahead: tuple[deque[Any], deque[Any]] = (deque(), deque())
+
+    def _next(self, side: int) -> tuple[bool, Any]:
+        mine = self._ahead[side]
+        if mine:
+            return True, mine.popleft()
+        pair = next(self._pairs, None)
+        if pair is None:
+            return False, None
+        self._ahead[1 - side].append(pair[1 - side])
+        return True, pair[side]
+
+    def _side(self, side: int) -> Iterator[Any]:
+        while True:
+            ok, item = self._next(side)
+            if not ok:
+                return
+            yield item
+
+    def first(self) -> Iterator[Any]:
+        """The first items of the pairs, in order."""
+        return self._side(0)
+
+    def second(self) -> Iterator[Any]:
+        """The second items of the pairs, in order."""
+        return self._side(1)
+
+
 # ============================================================================ configuration
 
 
@@ -471,7 +450,12 @@ class StrategySpec:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """Everything of a run besides data and strategies (see :mod:`tradecore.backtest.config`)."""
+    """Everything of a run besides data and strategies (see :mod:`tradecore.backtest.config`).
+
+    ``equity_interval_ns``: equity is sampled on this simulated-time timer (plus once at the
+    start and once at the end); 0 samples after every event (exact curves for comparisons,
+    memory proportional to the events).
+    """
 
     broker: PaperBrokerConfig = field(default_factory=PaperBrokerConfig)
     risk: Mapping[str, Any] = field(default_factory=dict)
@@ -684,7 +668,7 @@ class BacktestEngine:
         self.now_ns = 0
         self.wake_ns = _NEVER
         self.events = 0
-        self.busy = False  # the broker has resting orders, requests in flight or taken liquidity
+        self.busy = False  # the paper broker is not idle (PaperBroker.idle): it needs market data
         self.post_needed = False
         self._wake_dirty = False
         self.top_books: dict[str, TopBook] = {sym: TopBook() for sym in self.instruments}
@@ -836,26 +820,26 @@ class BacktestEngine:
         routes = self.book_routes.get(sym, ())
         ev = None
         if self.busy or not self._paper:
-            ev = _new_book_update(sym, ts, ts, uid, book)
+            ev = BookUpdate(sym, ts, ts, uid, book)
             self.broker.on_book(ev)
             self._after_broker()
         if routes:
             if ev is None:
-                ev = _new_book_update(sym, ts, ts, uid, book)
+                ev = BookUpdate(sym, ts, ts, uid, book)
             for slot in routes:
                 self.call(slot, "on_book", slot.strategy.on_book, ev)
         if is_quote:
             qroutes = self.quote_routes.get(sym, ())
             if qroutes:
                 top: Any = book
-                q = _new_quote(sym, ts, uid, top.bid_px, top.bid_qty, top.ask_px, top.ask_qty)
+                q = Quote(sym, ts, ts, uid, top.bid_px, top.bid_qty, top.ask_px, top.ask_qty)
                 for slot in qroutes:
                     self.call(slot, "on_quote", slot.strategy.on_quote, q)
 
     def trade_printed(
         self, sym: str, ts: int, tid: int, price: int, qty: int, aggressor: Side
     ) -> None:
-        tick = _new_trade(sym, ts, ts, price, qty, aggressor, tid)
+        tick = TradeTick(sym, ts, ts, price, qty, aggressor, tid)
         if self.busy or not self._paper:
             self.broker.on_trade(tick)
             self._after_broker()
@@ -888,7 +872,7 @@ class BacktestEngine:
 
     def _after_broker(self) -> None:
         """Refresh the fast-path flag and the wake-up time after the broker was called."""
-        self.busy = _broker_busy(self.broker) if self._paper else True
+        self.busy = not self.broker.idle() if self._paper else True
         self._wake_dirty = True
         self.post_needed = True
 
@@ -1195,8 +1179,8 @@ class BacktestEngine:
         self.now_ns = start
         if self.slots and self.loss_limits:
             self.timers.set("", "risk", s.risk_check_interval_ns, self._risk_timer, start)
-            if s.equity_interval_ns:
-                self.timers.set("", "equity", s.equity_interval_ns, self._sample_timer, start)
+        if self.slots and s.equity_interval_ns:
+            self.timers.set("", "equity", s.equity_interval_ns, self._sample_timer, start)
         for sl in self.slots:
             sl.strategy.attach(sl.ctx)
             self.call(sl, "on_start", sl.strategy.on_start, None, "start")
@@ -1249,21 +1233,6 @@ class BacktestEngine:
 
     def _result(self, elapsed: float) -> BacktestResult:
         return BacktestResult.build(self, elapsed)
-
-
-def _broker_busy(broker: Any) -> bool:
-    """Whether a book update can matter to the paper broker (resting orders, requests in
-    flight, liquidity taken, orders waiting for a book). Reads the broker's internals; if they
-    are not there (a changed broker), answers True: every update then goes to the broker."""
-    try:
-        if broker._heap or broker._live or broker._restoring:
-            return True
-        for st in broker._syms.values():
-            if st.taken_bids or st.taken_asks or st.bids or st.asks:
-                return True
-        return False
-    except AttributeError:
-        return True
 
 
 # ============================================================================ results
@@ -1540,8 +1509,6 @@ def paper_config(
 
 def engine_from_config(loaded: Any, *, chunk_rows: int | None = None) -> BacktestEngine:
     """Build the engine a :class:`~tradecore.backtest.config.LoadedBacktest` describes."""
-    import itertools
-
     from tradecore.backtest.config import DataKind, Mode
     from tradecore.data.columnar import open_columnar
     from tradecore.data.errors import DataFormatError
@@ -1624,9 +1591,9 @@ def engine_from_config(loaded: Any, *, chunk_rows: int | None = None) -> Backtes
                 chunk_rows=rows_per_chunk,
                 params=L2Params(trade_share=d.trade_share),
             )
-            qa, tb = itertools.tee(pairs)
-            feeds.append(QuoteFeed(f"data[{i}] synthetic quotes", inst.symbol, (q for q, _ in qa)))
-            feeds.append(TradeFeed(f"data[{i}] synthetic trades", inst.symbol, (t for _, t in tb)))
+            split = PairSplit(pairs)
+            feeds.append(QuoteFeed(f"data[{i}] synthetic quotes", inst.symbol, split.first()))
+            feeds.append(TradeFeed(f"data[{i}] synthetic trades", inst.symbol, split.second()))
         elif kind is DataKind.PARQUET:
             path = loaded.resolve(d.path)
             f = open_columnar(path)

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Context as DecimalContext
@@ -59,14 +59,18 @@ from tradecore.errors import UsageError
 from tradecore.execution import PaperBrokerConfig
 from tradecore.execution.types import Liquidity, OrderEvent, OrderEventKind, OrderRequest
 from tradecore.instrument import Instrument
+from tradecore.marketdata.events import BookUpdate, TradeTick
 from tradecore.marketdata.lobster import (
+    LOBSTER_ACCOUNT,
+    SYNTHETIC_ACCOUNT,
     SYNTHETIC_ID_BASE,
     BookRow,
     LobsterFiles,
     LobsterFormatError,
     LobsterReplay,
     Message,
-    _Run,
+    ReplaySession,
+    lock_step,
 )
 
 __all__ = [
@@ -146,48 +150,26 @@ class _Ours:
         self.leaves = request.qty
 
 
-class L3Replay(_Run):
-    """The core's LOBSTER replay (:class:`tradecore.marketdata.lobster.LobsterReplay` rules and
-    check) stepped message by message, with our orders in the book (see the module doc)."""
+class L3Replay(ReplaySession):
+    """The core's LOBSTER replay (a :class:`tradecore.marketdata.lobster.ReplaySession`: the
+    same rules and row check, stepped message by message) with our orders in the book; the
+    rules it changes are listed in the module doc."""
 
     def __init__(self, cfg: LobsterReplay) -> None:
         super().__init__(cfg)
-        self.book = cfg.book_factory(cfg.capacity)
         self.ours: dict[int, _Ours] = {}  # book id -> our resting order
         self.on_our_fill: Callable[[_Ours, int, int, int, bool], None] | None = None
         self.stats = L3Stats()
         self._row_drift = 0
         self._drift_repair = False
-        self.levels = 0
-        self.prev: BookRow | None = None
-        self.index = 0
 
-    # -- stepping ------------------------------------------------------------------------------
+    # -- the row check, with drift accounting ------------------------------------------------
 
-    def start(self, first: Message, row: BookRow) -> None:
-        """Seed the book from row 0 (message 0 is represented by it) and check row 0."""
-        self.levels = row.levels
-        for side in (CoreSide.BUY, CoreSide.SELL):
-            for price, size in row.side(side):
-                self._add_synthetic(side, price, size, 0, first)
-        self._check(0, row, None, first)
-        self.prev = row
-
-    def step(self, msg: Message, row: BookRow) -> None:
-        """Apply message ``i`` and check orderbook row ``i``."""
-        prev = self.prev
-        assert prev is not None
-        self.index += 1
-        if row.levels != self.levels:
-            raise LobsterFormatError(self.cfg.sources[1], row.line, "number of levels changed")
-        self._apply(self.index, msg, prev)
-        self.by_type[msg.kind] += 1
-        self._check(self.index, row, prev, msg)
-        self.prev = row
-
-    def _check(self, index: int, row: BookRow, prev: BookRow | None, msg: Message) -> None:
+    def compare_row(self, index: int, row: BookRow, prev: BookRow | None, msg: Message) -> None:
         self._row_drift = 0
-        self._compare(index, row, prev, msg)
+        self._drift_repair = False
+        super().compare_row(index, row, prev, msg)
+        self._drift_repair = False
         st = self.stats
         st.rows_checked = self.rows_checked
         st.resyncs = self.resyncs
@@ -199,12 +181,40 @@ class L3Replay(_Run):
                 st.max_drift_lots = self._row_drift
                 st.max_drift_row = index
 
+    def visible_levels(self, row: BookRow) -> tuple[dict[int, int], dict[int, int]]:
+        """The historical book in the row's view: the combined book minus our orders."""
+        bid_in, ask_in = super().visible_levels(row)
+        for o in self.ours.values():
+            levels = bid_in if o.side is Side.BUY else ask_in
+            if o.price in levels:
+                left = levels[o.price] - o.leaves
+                if left > 0:
+                    levels[o.price] = left
+                else:
+                    del levels[o.price]
+        return bid_in, ask_in
+
+    def record_mismatch(
+        self,
+        row: int,
+        book_row: BookRow,
+        msg: Message,
+        side: CoreSide,
+        price: int,
+        ours: int,
+        file: int,
+        note: str,
+    ) -> None:
+        super().record_mismatch(row, book_row, msg, side, price, ours, file, note)
+        self._row_drift += abs(ours - file)
+        self._drift_repair = True  # the repair that follows is of drift
+
     # -- our orders are never taken by historical messages -----------------------------------
 
     def ours_at(self, side: CoreSide, price: int) -> int:
         return sum(o.leaves for o in self.ours.values() if o.price == price and _same(o, side))
 
-    def _take(self, side: CoreSide, price: int, qty: int, row: int, msg: Message) -> int:
+    def take_from_level(self, side: CoreSide, price: int, qty: int, row: int, msg: Message) -> int:
         self._drift_repair = False
         queue = self.book.orders(side, price)
         taken = 0
@@ -216,51 +226,17 @@ class L3Replay(_Run):
                     continue
                 if (oid >= SYNTHETIC_ID_BASE) is synthetic:
                     by = min(leaves, qty - taken)
-                    self._reduce(oid, price, leaves, by, row, msg)
+                    self.reduce_order(oid, price, leaves, by, row, msg)
                     taken += by
         return taken
 
-    def _ours(self, row: BookRow) -> tuple[dict[int, int], dict[int, int]]:
-        bid_in, ask_in = super()._ours(row)
-        for o in self.ours.values():
-            levels = bid_in if o.side is Side.BUY else ask_in
-            if o.price in levels:
-                left = levels[o.price] - o.leaves
-                if left > 0:
-                    levels[o.price] = left
-                else:
-                    del levels[o.price]
-        return bid_in, ask_in
-
-    def _mismatch(
-        self,
-        row: int,
-        book_row: BookRow,
-        msg: Message,
-        side: CoreSide,
-        price: int,
-        ours: int,
-        file: int,
-        note: str,
-    ) -> None:
-        super()._mismatch(row, book_row, msg, side, price, ours, file, note)
-        self._row_drift += abs(ours - file)
-        self._drift_repair = True
-
-    def _compare(self, index: int, row: BookRow, prev: BookRow | None, msg: Message) -> None:
-        self._drift_repair = False
-        super()._compare(index, row, prev, msg)
-        self._drift_repair = False
-
     # -- messages ------------------------------------------------------------------------------
 
-    def _apply(self, row: int, msg: Message, prev: BookRow) -> None:
+    def apply_message(self, row: int, msg: Message, prev: BookRow) -> None:
         if msg.kind == 4:
             self._execute(row, msg)
-        elif msg.kind == 1:
-            self._submit(row, msg, prev)
         else:
-            super()._apply(row, msg, prev)
+            super().apply_message(row, msg, prev)
 
     def _execute(self, row: int, msg: Message) -> None:
         """A visible execution: an aggressive IOC of its size against the combined book."""
@@ -282,14 +258,14 @@ class L3Replay(_Run):
             if kind == _FILL:
                 mine = self.ours.get(ev.other_id)
                 if mine is not None:
-                    self._maker_fill(mine, ev.price, ev.qty, ev.other_leaves)
+                    self.maker_fill(mine, ev.price, ev.qty, ev.other_leaves)
             elif kind == _CANCELLED:
                 self.stats.executions_short += 1
                 self.level_shortfalls += 1
             elif kind != _ACCEPTED:
-                raise self._fail(row, msg, f"execution answered {ev!r}")
+                raise self.fail(row, msg, f"execution answered {ev!r}")
 
-    def _submit(self, row: int, msg: Message, prev: BookRow) -> None:
+    def add_order(self, row: int, msg: Message, prev: BookRow) -> None:
         """A historical add: stale historical liquidity it crosses goes first (the core's rule);
         our orders it crosses trade with it."""
         side = msg.side
@@ -306,10 +282,12 @@ class L3Replay(_Run):
                 hist = qty - self.ours_at(other, price)
                 if hist <= 0:
                     continue
-                if self._take(other, price, hist, row, msg) != hist:
-                    raise self._fail(row, msg, f"could not clear the crossed level {price}")
+                if self.take_from_level(other, price, hist, row, msg) != hist:
+                    raise self.fail(row, msg, f"could not clear the crossed level {price}")
                 if prev.visible(other, price):
-                    self._mismatch(row, prev, msg, other, price, hist, 0, "new order crosses it")
+                    self.record_mismatch(
+                        row, prev, msg, other, price, hist, 0, "new order crosses it"
+                    )
                     self._drift_repair = False
                 else:
                     self.resyncs += 1
@@ -322,7 +300,7 @@ class L3Replay(_Run):
             )
         events = self.book.submit(
             msg.order_id,
-            1,
+            LOBSTER_ACCOUNT,
             side,
             msg.price,
             msg.size,
@@ -333,7 +311,7 @@ class L3Replay(_Run):
         )
         self._ours_only(events, row, msg, "a historical add")
 
-    def _add_synthetic(self, side: CoreSide, price: int, qty: int, row: int, msg: Message) -> None:
+    def add_synthetic(self, side: CoreSide, price: int, qty: int, row: int, msg: Message) -> None:
         """Liquidity from the file (seed, resync, repair). A level entering the view that
         reaches one of our resting orders (the recorded market moved through our price) trades
         with it first. A drift repair never does: that difference is our own impact (a
@@ -349,7 +327,7 @@ class L3Replay(_Run):
         self.next_synthetic += 1
         events = self.book.submit(
             oid,
-            0,
+            SYNTHETIC_ACCOUNT,
             side,
             price,
             qty,
@@ -366,12 +344,13 @@ class L3Replay(_Run):
             if kind == _FILL:
                 mine = self.ours.get(ev.other_id)
                 if mine is None:
-                    raise self._fail(row, msg, f"{what} traded with history: {ev!r}")
-                self._maker_fill(mine, ev.price, ev.qty, ev.other_leaves)
+                    raise self.fail(row, msg, f"{what} traded with history: {ev!r}")
+                self.maker_fill(mine, ev.price, ev.qty, ev.other_leaves)
             elif kind != _ACCEPTED:
-                raise self._fail(row, msg, f"book answered {ev!r} to {what}")
+                raise self.fail(row, msg, f"book answered {ev!r} to {what}")
 
-    def _maker_fill(self, mine: _Ours, price: int, qty: int, leaves: int) -> None:
+    def maker_fill(self, mine: _Ours, price: int, qty: int, leaves: int) -> None:
+        """One of our resting orders traded ``qty`` at ``price`` with historical flow."""
         mine.leaves = leaves
         if leaves == 0:
             self.ours.pop(mine.book_id, None)
@@ -615,7 +594,7 @@ class L3Broker:
                 if ev.order_id == mine.book_id:
                     other = replay.ours.get(ev.other_id)
                     if other is not None:  # our other account's resting order
-                        replay._maker_fill(other, ev.price, ev.qty, ev.other_leaves)
+                        replay.maker_fill(other, ev.price, ev.qty, ev.other_leaves)
                     mine.leaves = ev.leaves
                     replay.stats.our_taker_lots += ev.qty
                     self._fill_cb(mine, ev.price, ev.qty, ev.leaves, False)
@@ -753,8 +732,7 @@ class LobsterFeed:
             msgs, book_rows = messages, rows
         self.replay = L3Replay(cfg)
         self.view = CombinedBookView(self.replay.book)
-        self._msgs: Iterator[Message] = iter(msgs)
-        self._rows: Iterator[BookRow] = iter(book_rows)
+        self._pairs = lock_step(msgs, book_rows, cfg.sources)
         self._cur: tuple[Message, BookRow] | None = None
         self._started = False
         self.engine: Any = None
@@ -764,23 +742,12 @@ class LobsterFeed:
         self.engine = engine
 
     def next_ts(self) -> int | None:
-        msg = next(self._msgs, None)
-        row = next(self._rows, None)
-        if msg is None:
-            if row is not None:
-                raise LobsterFormatError(
-                    self.replay.cfg.sources[1], row.line, "has more rows than the message file"
-                )
+        cur = next(self._pairs, None)
+        if cur is None:
             return None
-        if row is None:
-            raise LobsterFormatError(
-                self.replay.cfg.sources[1],
-                None,
-                f"has fewer rows than the message file (message line {msg.line})",
-            )
         self.row += 1
-        self._cur = (msg, row)
-        return self.offset + msg.time_ns
+        self._cur = cur
+        return self.offset + cur[0].time_ns
 
     def apply(self) -> None:
         assert self._cur is not None
@@ -800,16 +767,12 @@ class LobsterFeed:
         if msg.kind in (4, 5):
             routes = eng.trade_routes.get(sym, ())
             if routes:
-                from tradecore.backtest.engine import _new_trade
-
                 aggr = Side.SELL if msg.direction == 1 else Side.BUY
-                tick = _new_trade(sym, ts, ts, msg.price, msg.size, aggr, self.row)
+                tick = TradeTick(sym, ts, ts, msg.price, msg.size, aggr, self.row)
                 for slot in routes:
                     eng.call(slot, "on_trade", slot.strategy.on_trade, tick)
         routes = eng.book_routes.get(sym, ())
         if routes:
-            from tradecore.backtest.engine import _new_book_update
-
-            ev = _new_book_update(sym, ts, ts, self.row, self.view)
+            ev = BookUpdate(sym, ts, ts, self.row, self.view)
             for slot in routes:
                 eng.call(slot, "on_book", slot.strategy.on_book, ev)

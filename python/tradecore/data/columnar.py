@@ -173,7 +173,7 @@ class ColumnarFile:
         if not self.path.is_file():
             raise FileNotFoundError(2, "no such file", str(self.path))
         try:
-            self._pf: Any = pq.ParquetFile(str(self.path))
+            self._pf: Any = pq.ParquetFile(str(self.path), pre_buffer=False)
         except (pa.ArrowException, OSError) as exc:
             raise DataFormatError(
                 self.path, None, f"not a readable Parquet file (truncated or corrupt?): {exc}"

@@ -1025,3 +1025,20 @@ class PaperBroker:
     def in_flight_count(self) -> int:
         """Requests sent and not arrived yet."""
         return len(self._heap)
+
+    def idle(self) -> bool:
+        """True when no market event can change the broker's state or produce a report.
+
+        That is: no order resting (in any book), no request in flight, no liquidity remembered
+        as ``taken``, no restored order waiting for its first book. While it holds, a driver
+        may skip ``on_book`` / ``on_trade`` (the backtester's fast path does): those calls
+        would only count the event. Its books stay attached, so the first order after an idle
+        stretch meets the current book. Every state change that ends idleness happens inside a
+        call to the broker (``submit``, ``modify``, ``restore``, ``advance_to``, the market
+        callbacks), so checking after each call is enough.
+
+        Cost: O(number of symbols) (the ``taken`` maps), a few dict checks.
+        """
+        if self._heap or self._live or self._restoring:
+            return False
+        return not any(st.taken_bids or st.taken_asks for st in self._syms.values())

@@ -7,12 +7,23 @@ source's own format. Prices are integer ticks and quantities integer lots of the
 nanoseconds since the epoch); ``recv_ns`` is when the message was read off the socket or file
 (``time.monotonic_ns()`` live, the simulated clock in a backtest): tick-to-trade is measured
 from it.
+
+The event types are built once per market message (a backtest builds millions), so the hot ones
+(:class:`BookUpdate`, :class:`TradeTick`, :class:`Quote`) get a generated ``__init__`` that
+stores each field through its slot descriptor instead of the frozen dataclass ``__init__``
+(which pays an ``object.__setattr__`` per field): the technique of
+:mod:`tradecore.execution.types`. Signature, frozenness, equality, hashing, ``repr``,
+``dataclasses.replace`` and pickling stay the dataclass's own
+(``tests/unit/test_backtest_events.py``).
+Cost: one Python call and one C-level slot store per field.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from tradecore.enums import Side
 
@@ -89,3 +100,46 @@ class Resync:
 
 
 MarketEvent = BookUpdate | TradeTick | Quote | Resync
+
+_E = TypeVar("_E")
+
+
+def _slot_init(cls: type[_E]) -> type[_E]:
+    """Replace the ``__init__`` of a frozen, slotted dataclass by one that writes the slots.
+
+    Refuses (at import time) any class it cannot treat the same way as the dataclass would:
+    not frozen, no slots, a ``__post_init__``, a field that is not an init field, or a
+    default factory. Plain defaults are kept as defaults.
+    """
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.frozen or "__slots__" not in cls.__dict__:
+        raise TypeError(f"{cls.__name__}: slot init is for frozen dataclasses with slots")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: slot init cannot run __post_init__")
+    names: list[str] = []
+    env: dict[str, Any] = {}
+    lines: list[str] = []
+    for i, f in enumerate(dataclasses.fields(cls)):  # type: ignore[arg-type]
+        if not f.init or f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: slot init needs plain init fields")
+        if f.default is dataclasses.MISSING:
+            names.append(f.name)
+        else:
+            env[f"default_{i}"] = f.default
+            names.append(f"{f.name}=default_{i}")
+        env[f"store_{i}"] = cls.__dict__[f.name].__set__
+        lines.append(f"    store_{i}(self, {f.name})")
+    source = f"def __init__(self, {', '.join(names)}):\n" + "\n".join(lines) + "\n"
+    made: dict[str, Callable[..., None]] = {}
+    exec(source, env, made)
+    init = made["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__doc__ = cls.__init__.__doc__
+    type.__setattr__(cls, "__init__", init)
+    return cls
+
+
+_slot_init(BookUpdate)
+_slot_init(TradeTick)
+_slot_init(Quote)

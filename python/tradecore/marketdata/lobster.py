@@ -41,6 +41,12 @@ so an exact comparison needs these rules (issue 2, "Real data"):
 Anything the book answers that these rules do not expect (a fill, a rejection) raises
 :class:`ReplayError`: it would be a bug in the core or here, never a data condition.
 
+**Stepping.** :meth:`LobsterReplay.run` drives a :class:`ReplaySession` over the two files in
+lock step (:func:`lock_step`); the session is public so that other drivers can step it one
+message at a time (the L3 backtester's feed does, between its own events) and subclasses can
+change single rules through its documented hook methods (the L3 backtester puts its own orders
+in the book that way). The check is the same code either way.
+
 Cost: one pass over both files in lock step, O(1) memory besides the book; per message a few
 book calls plus ``depth(L + 1)``.
 """
@@ -53,7 +59,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -77,7 +83,9 @@ __all__ = [
     "Message",
     "ReplayError",
     "ReplayResult",
+    "ReplaySession",
     "embedded_samples",
+    "lock_step",
     "read_messages",
     "read_orderbook",
 ]
@@ -479,6 +487,7 @@ class LobsterReplay:
 
     ``messages`` and ``rows`` may be any iterables (lists let a test tamper with a message);
     ``book_factory(capacity)`` builds the book (a subclass may be injected to corrupt it).
+    :meth:`run` replays everything; :meth:`session` gives the same replay one message at a time.
     """
 
     def __init__(
@@ -520,8 +529,55 @@ class LobsterReplay:
             sources=(_source_name(files.message), _source_name(files.orderbook)),
         )
 
+    def session(self) -> ReplaySession:
+        """A fresh :class:`ReplaySession` (a new book) that the caller steps through."""
+        return ReplaySession(self)
+
+    def pairs(self) -> Iterator[tuple[Message, BookRow]]:
+        """``(message i, orderbook row i)`` in lock step; an error if the counts differ."""
+        return lock_step(self.messages, self.rows, self.sources)
+
     def run(self) -> ReplayResult:
-        return _Run(self).execute()
+        """Replay every message and check every row (a :class:`ReplaySession` driven to the end)."""
+        start = time.perf_counter()
+        session = self.session()
+        pairs = self.pairs()
+        first = next(pairs, None)
+        if first is None:
+            raise LobsterFormatError(self.sources[0], None, "no messages")
+        session.start(*first)
+        for msg, row in pairs:
+            session.step(msg, row)
+        return session.result(time.perf_counter() - start)
+
+
+def lock_step(
+    messages: Iterable[Message], rows: Iterable[BookRow], sources: tuple[str, str]
+) -> Iterator[tuple[Message, BookRow]]:
+    """Pair message ``i`` with orderbook row ``i``; a :class:`LobsterFormatError` naming the
+    orderbook file (``sources[1]``) when one file has more lines than the other."""
+    msg_name, book_name = sources
+    msgs, book_rows = iter(messages), iter(rows)
+    count = 0
+    for msg in msgs:
+        row = next(book_rows, None)
+        if row is None:
+            if count == 0:
+                raise LobsterFormatError(book_name, None, "no rows")
+            raise LobsterFormatError(
+                book_name,
+                None,
+                f"has {count} rows, the message file has more (message line {msg.line})",
+            )
+        count += 1
+        yield msg, row
+    extra = next(book_rows, None)
+    if extra is not None:
+        if count == 0:
+            raise LobsterFormatError(msg_name, None, "no messages")
+        raise LobsterFormatError(
+            book_name, extra.line, f"has more rows than the message file ({count})"
+        )
 
 
 class _Reread(Iterable[_T]):
@@ -539,62 +595,88 @@ _CANCEL: Final = (EventKind.CANCELLED,)
 _REPLACE: Final = (EventKind.REPLACED,)
 
 
-@dataclass
-class _Run:
-    cfg: LobsterReplay
-    book: OrderBook = field(init=False)
-    next_synthetic: int = SYNTHETIC_ID_BASE
-    rows_checked: int = 0
-    resyncs: int = 0
-    mismatches: int = 0
-    details: list[Discrepancy] = field(default_factory=list)
-    by_type: dict[int, int] = field(default_factory=lambda: dict.fromkeys(EVENT_TYPE_NAMES, 0))
-    unknown_ids: int = 0
-    short_orders: int = 0
-    excess_requeued: int = 0
-    level_shortfalls: int = 0
+class ReplaySession:
+    """One replay of :class:`LobsterReplay` ``cfg``, driven one message at a time.
 
-    def execute(self) -> ReplayResult:
-        cfg = self.cfg
-        start = time.perf_counter()
-        self.book = cfg.book_factory(cfg.capacity)
-        msg_name, book_name = cfg.sources
-        messages, rows = iter(cfg.messages), iter(cfg.rows)
-        first = next(messages, None)
-        row = next(rows, None)
-        if first is None:
-            raise LobsterFormatError(msg_name, None, "no messages")
-        if row is None:
-            raise LobsterFormatError(book_name, None, "no rows")
-        levels = row.levels
+    Driving: :meth:`start` with message 0 and row 0 (seed, check row 0), then :meth:`step`
+    with message ``i`` and row ``i`` for each later message (apply, check), then
+    :meth:`result`. The caller pairs messages with rows (:func:`lock_step` does it with the
+    file-level checks); :meth:`LobsterReplay.run` is exactly that loop.
+
+    Extending: the rules of the module doc are methods a subclass may override or call (the
+    L3 backtester, :class:`tradecore.backtest.l3.L3Replay`, does both to put its own orders in
+    the book). Each takes the index of the row being produced and the message being applied,
+    for error messages:
+
+    * :meth:`apply_message` dispatches a message by type to :meth:`add_order` (type 1) or
+      :meth:`remove_shares` (types 2, 3, 4); types 5-7 change nothing.
+    * :meth:`take_from_level` removes shares from a level (synthetic first, then the back of
+      the queue), :meth:`reduce_order` from one order, :meth:`add_synthetic` adds liquidity.
+    * :meth:`compare_row` checks a row: :meth:`visible_levels` says what the book holds in
+      the row's view, :meth:`record_mismatch` counts a difference at a visible level, then
+      the difference is repaired.
+    * :meth:`expect` and :meth:`fail` turn an unexpected book answer into a
+      :class:`ReplayError` naming the row and message.
+
+    The counters (``rows_checked``, ``resyncs``, ``mismatches``, ``details``, ``by_type``,
+    ``unknown_ids``, ``short_orders``, ``excess_requeued``, ``level_shortfalls``) are public
+    and current after every step. Cost per step: the rules' book calls plus one
+    ``depth(L + 1)`` for the check.
+    """
+
+    def __init__(self, cfg: LobsterReplay) -> None:
+        self.cfg = cfg
+        self.book: OrderBook = cfg.book_factory(cfg.capacity)
+        self.next_synthetic = SYNTHETIC_ID_BASE
+        self.rows_checked = 0
+        self.resyncs = 0
+        self.mismatches = 0
+        self.details: list[Discrepancy] = []
+        self.by_type: dict[int, int] = dict.fromkeys(EVENT_TYPE_NAMES, 0)
+        self.unknown_ids = 0
+        self.short_orders = 0
+        self.excess_requeued = 0
+        self.level_shortfalls = 0
+        #: Depth L of the orderbook file (set by :meth:`start`).
+        self.levels = 0
+        #: Messages applied so far (message 0 is represented by the seed).
+        self.index = 0
+        #: The last row checked (None before :meth:`start`).
+        self.prev: BookRow | None = None
+
+    # -- driving -------------------------------------------------------------------------------
+
+    def start(self, first: Message, row: BookRow) -> None:
+        """Seed the book from row 0 (it stands for message 0) and check row 0."""
+        if self.prev is not None:
+            raise ReplayError(f"{self.cfg.label}: the session has already started")
+        self.levels = row.levels
         for side in (Side.BUY, Side.SELL):
             for price, size in row.side(side):
-                self._add_synthetic(side, price, size, 0, first)
-        self._compare(0, row, None, first)
-        prev, applied = row, 0
-        for index, msg in enumerate(messages, 1):
-            row = next(rows, None)
-            if row is None:
-                raise LobsterFormatError(
-                    book_name, None, f"has {index} rows, the message file has more"
-                )
-            if row.levels != levels:
-                raise LobsterFormatError(book_name, row.line, "number of levels changed")
-            self._apply(index, msg, prev)
-            self.by_type[msg.kind] += 1
-            applied = index
-            self._compare(index, row, prev, msg)
-            prev = row
-        if next(rows, None) is not None:
-            raise LobsterFormatError(
-                book_name, None, f"has more rows than the message file ({applied + 1})"
-            )
-        elapsed = time.perf_counter() - start
+                self.add_synthetic(side, price, size, 0, first)
+        self.compare_row(0, row, None, first)
+        self.prev = row
+
+    def step(self, msg: Message, row: BookRow) -> None:
+        """Apply message ``i`` (the next one) and check orderbook row ``i``."""
+        prev = self.prev
+        if prev is None:
+            raise ReplayError(f"{self.cfg.label}: step() before start()")
+        if row.levels != self.levels:
+            raise LobsterFormatError(self.cfg.sources[1], row.line, "number of levels changed")
+        self.index += 1
+        self.apply_message(self.index, msg, prev)
+        self.by_type[msg.kind] += 1
+        self.compare_row(self.index, row, prev, msg)
+        self.prev = row
+
+    def result(self, elapsed_s: float = 0.0) -> ReplayResult:
+        """The counters so far as a :class:`ReplayResult`."""
         return ReplayResult(
-            label=cfg.label,
-            levels=levels,
+            label=self.cfg.label,
+            levels=self.levels,
             rows_checked=self.rows_checked,
-            messages_applied=applied,
+            messages_applied=self.index,
             resyncs=self.resyncs,
             mismatches=self.mismatches,
             details=tuple(self.details),
@@ -604,17 +686,18 @@ class _Run:
             excess_requeued=self.excess_requeued,
             level_shortfalls=self.level_shortfalls,
             resting_orders=len(self.book),
-            elapsed_s=elapsed,
+            elapsed_s=elapsed_s,
         )
 
     # -- book operations ---------------------------------------------------------------------
 
-    def _fail(self, row: int, msg: Message, what: str) -> ReplayError:
+    def fail(self, row: int, msg: Message, what: str) -> ReplayError:
+        """The error for an unexpected book answer at ``row`` (raise it)."""
         return ReplayError(
             f"{self.cfg.label} row {row} (message line {msg.line}: {msg.describe()}): {what}"
         )
 
-    def _expect(
+    def expect(
         self, events: Sequence[Event], allowed: tuple[EventKind, ...], row: int, msg: Message
     ) -> None:
         """Fail loudly on any event the rules exclude (fills, rejections such as BOOK_FULL)."""
@@ -622,10 +705,11 @@ class _Run:
             if event.kind not in allowed:
                 if event.reason == Reason.BOOK_FULL:
                     what = f"the book is full (capacity {self.cfg.capacity:,}); raise the capacity"
-                    raise self._fail(row, msg, what)
-                raise self._fail(row, msg, f"book answered {event!r}, expected only {allowed}")
+                    raise self.fail(row, msg, what)
+                raise self.fail(row, msg, f"book answered {event!r}, expected only {allowed}")
 
-    def _add_synthetic(self, side: Side, price: int, qty: int, row: int, msg: Message) -> None:
+    def add_synthetic(self, side: Side, price: int, qty: int, row: int, msg: Message) -> None:
+        """Add ``qty`` of synthetic liquidity at the back of ``price`` (seed and resyncs)."""
         oid = self.next_synthetic
         self.next_synthetic += 1
         events = self.book.submit(
@@ -638,17 +722,20 @@ class _Run:
             tif=TimeInForce.GTC,
             stp=Stp.NONE,
         )
-        self._expect(events, _ACCEPT, row, msg)
+        self.expect(events, _ACCEPT, row, msg)
 
-    def _reduce(self, oid: int, price: int, leaves: int, by: int, row: int, msg: Message) -> None:
+    def reduce_order(
+        self, oid: int, price: int, leaves: int, by: int, row: int, msg: Message
+    ) -> None:
         """Take ``by`` (<= leaves) shares off a resting order, keeping its place in the queue."""
         if by >= leaves:
-            self._expect(self.book.cancel(oid), _CANCEL, row, msg)
+            self.expect(self.book.cancel(oid), _CANCEL, row, msg)
         else:
-            self._expect(self.book.modify(oid, price, leaves - by), _REPLACE, row, msg)
+            self.expect(self.book.modify(oid, price, leaves - by), _REPLACE, row, msg)
 
-    def _take(self, side: Side, price: int, qty: int, row: int, msg: Message) -> int:
-        """Remove up to ``qty`` from a level: synthetic orders first, then from the back."""
+    def take_from_level(self, side: Side, price: int, qty: int, row: int, msg: Message) -> int:
+        """Remove up to ``qty`` from a level: synthetic orders first, then from the back.
+        Returns the shares removed."""
         queue = self.book.orders(side, price)
         taken = 0
         for synthetic in (True, False):
@@ -657,18 +744,20 @@ class _Run:
                     return taken
                 if (oid >= SYNTHETIC_ID_BASE) is synthetic:
                     by = min(leaves, qty - taken)
-                    self._reduce(oid, price, leaves, by, row, msg)
+                    self.reduce_order(oid, price, leaves, by, row, msg)
                     taken += by
         return taken
 
-    def _apply(self, row: int, msg: Message, prev: BookRow) -> None:
+    def apply_message(self, row: int, msg: Message, prev: BookRow) -> None:
+        """Apply one message by its type (``prev`` is the row before it)."""
         if msg.kind == 1:
-            self._submit(row, msg, prev)
+            self.add_order(row, msg, prev)
         elif msg.kind in (2, 3, 4):
-            self._remove(row, msg)
+            self.remove_shares(row, msg)
         # 5 (hidden execution), 6 (cross), 7 (halt): the visible book does not change.
 
-    def _submit(self, row: int, msg: Message, prev: BookRow) -> None:
+    def add_order(self, row: int, msg: Message, prev: BookRow) -> None:
+        """Type 1: clear the stale liquidity it would cross, then rest it under its id."""
         side = msg.side
         other = Side.SELL if side is Side.BUY else Side.BUY
         while True:
@@ -678,10 +767,10 @@ class _Run:
             price, qty = best
             if (price > msg.price) if side is Side.BUY else (price < msg.price):
                 break
-            if self._take(other, price, qty, row, msg) != qty:
-                raise self._fail(row, msg, f"could not clear the crossed level {price}")
+            if self.take_from_level(other, price, qty, row, msg) != qty:
+                raise self.fail(row, msg, f"could not clear the crossed level {price}")
             if prev.visible(other, price):
-                self._mismatch(row, prev, msg, other, price, qty, 0, "new order crosses it")
+                self.record_mismatch(row, prev, msg, other, price, qty, 0, "new order crosses it")
             else:
                 self.resyncs += 1
         if self.book.order(msg.order_id) is not None:
@@ -699,35 +788,37 @@ class _Run:
             stp=Stp.NONE,
             timestamp=msg.time_ns,
         )
-        self._expect(events, _ACCEPT, row, msg)
+        self.expect(events, _ACCEPT, row, msg)
 
-    def _remove(self, row: int, msg: Message) -> None:
+    def remove_shares(self, row: int, msg: Message) -> None:
+        """Types 2, 3, 4: take the shares off the named order, the rest from its level."""
         side, price = msg.side, msg.price
         rest = msg.size
         found = self.book.order(msg.order_id)
         if found is not None and found[2] == price:
             leaves = found[3]
             if msg.kind == 3 or msg.size >= leaves:
-                self._reduce(msg.order_id, price, leaves, leaves, row, msg)
+                self.reduce_order(msg.order_id, price, leaves, leaves, row, msg)
                 rest = msg.size - leaves
                 if rest < 0:
-                    self._add_synthetic(side, price, -rest, row, msg)
+                    self.add_synthetic(side, price, -rest, row, msg)
                     self.excess_requeued += 1
                     rest = 0
                 elif rest > 0:
                     self.short_orders += 1
             else:
-                self._reduce(msg.order_id, price, leaves, msg.size, row, msg)
+                self.reduce_order(msg.order_id, price, leaves, msg.size, row, msg)
                 rest = 0
         else:
             self.unknown_ids += 1
-        if rest > 0 and self._take(side, price, rest, row, msg) < rest:
+        if rest > 0 and self.take_from_level(side, price, rest, row, msg) < rest:
             self.level_shortfalls += 1
 
     # -- comparison --------------------------------------------------------------------------
 
-    def _ours(self, row: BookRow) -> tuple[dict[int, int], dict[int, int]]:
-        """Our levels inside ``row``'s visible range, per side (price -> total quantity)."""
+    def visible_levels(self, row: BookRow) -> tuple[dict[int, int], dict[int, int]]:
+        """What the book holds inside ``row``'s visible range, per side (price -> quantity):
+        the levels compared with the file."""
         n = row.levels + 1
         while True:
             bids, asks = self.book.depth(n)
@@ -737,7 +828,7 @@ class _Run:
                 return bid_in, ask_in
             n *= 4
 
-    def _mismatch(
+    def record_mismatch(
         self,
         row: int,
         book_row: BookRow,
@@ -748,13 +839,15 @@ class _Run:
         file: int,
         note: str,
     ) -> None:
+        """Count a difference at a level the previous row could see (keep the first few)."""
         self.mismatches += 1
         if len(self.details) < self.cfg.max_details:
             self.details.append(Discrepancy(row, book_row.line, msg, side, price, ours, file, note))
 
-    def _compare(self, index: int, row: BookRow, prev: BookRow | None, msg: Message) -> None:
+    def compare_row(self, index: int, row: BookRow, prev: BookRow | None, msg: Message) -> None:
+        """Check the book against ``row`` (after message ``index``); repair each difference."""
         self.rows_checked += 1
-        bid_in, ask_in = self._ours(row)
+        bid_in, ask_in = self.visible_levels(row)
         diffs: list[tuple[Side, int, int, int]] = []
         for side, ours in ((Side.BUY, bid_in), (Side.SELL, ask_in)):
             theirs = dict(row.side(side))
@@ -768,10 +861,10 @@ class _Run:
         for side, price, have, want in diffs:
             if prev is None or prev.visible(side, price):
                 note = "seed" if prev is None else "level visible in the previous row"
-                self._mismatch(index, row, msg, side, price, have, want, note)
+                self.record_mismatch(index, row, msg, side, price, have, want, note)
             else:
                 self.resyncs += 1
             if want > have:
-                self._add_synthetic(side, price, want - have, index, msg)
-            elif self._take(side, price, have - want, index, msg) != have - want:
-                raise self._fail(index, msg, f"could not take {have - want} at {price}")
+                self.add_synthetic(side, price, want - have, index, msg)
+            elif self.take_from_level(side, price, have - want, index, msg) != have - want:
+                raise self.fail(index, msg, f"could not take {have - want} at {price}")
