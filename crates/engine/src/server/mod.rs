@@ -39,7 +39,7 @@
 //!
 //! ## Threads and waiting
 //!
-//! See [`wait`]: consumers spin briefly, yield, then sleep (the engine parks, the publisher
+//! See [`wait`]: consumers spin briefly (`wait::SPIN_BUDGET`), then sleep (the engine parks, the publisher
 //! and the gateway block in `epoll_wait`) with producers waking them only when they announced
 //! a sleep. With two cores shared with client processes no thread spins for more than a few
 //! microseconds without work.
