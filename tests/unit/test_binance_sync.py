@@ -179,7 +179,7 @@ def test_bad_input_is_logged_and_counted_never_raised(caplog: pytest.LogCaptureF
 
 
 def test_off_grid_depth_levels_are_left_out_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.ERROR)
+    caplog.set_level(logging.WARNING)
     core = synced_core(10)
     event = core.on_message(diff(11, 11, bids=[("100.005", "1"), ("99.00", "2")]), 1)
     assert isinstance(event, BookUpdate)

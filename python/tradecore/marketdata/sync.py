@@ -380,7 +380,9 @@ class BookSync:
                     shown.append(f"{side} {p} x {q}")
                     if len(shown) == 3:
                         break
-        log.error(
+        # A warning, not an error: the book stays exact for every level on the grid, and the
+        # real recordings hold such levels (old levels from before a tick/step change).
+        log.warning(
             "%s: %s: %d level(s) off the grid (tick %s, lot %s) left out of the book, e.g. %s",
             self.symbol,
             where,
