@@ -175,6 +175,43 @@ def test_bad_row_in_a_later_chunk_rejects_the_whole_batch() -> None:
     assert (events["order_id"] == np.arange(1, n + 1)).all()
 
 
+def test_more_events_than_rows_across_a_chunk_boundary() -> None:
+    """The events array is sized for one event per row and grows when an operation yields
+    more: here the first 65,536-row chunk rests 65,536 sells, and one buy in the next chunk
+    sweeps them all (65,537 events from one row), so the array must grow mid-batch. The
+    result must equal the per-call events and the same rows sent as small batches."""
+    n = 65_536
+    ops = np.zeros(n + 2, OP_DTYPE)
+    ops["order_id"][:n] = np.arange(1, n + 1)
+    ops["price"][:n] = 100 + np.arange(n) % 7
+    ops["qty"][:n] = 2
+    ops["account"][:n] = 1
+    ops["side"][:n] = Side.SELL.code
+    ops[n] = (n + 1, 0, 2 * n, 0, 2, OP_SUBMIT, Side.BUY.code, OrderType.MARKET.code, 1, 0, 0)
+    ops[n + 1] = (n + 2, 106, 1, 0, 2, OP_SUBMIT, Side.BUY.code, 0, 0, 0, 0)
+
+    out = OrderBook(capacity=n + 2).process(ops)
+    assert out.dtype == EVENT_DTYPE and out.flags.writeable and out.flags.c_contiguous
+    assert len(out) == n + 1 + n + 1
+    fills = out[n + 1 : 2 * n + 1]
+    assert (fills["kind"] == EventKind.FILL.code).all()
+    assert (fills["op_index"] == n).all()
+    assert int(fills["qty"].sum()) == 2 * n
+    assert out["op_index"][-1] == n + 1 and out["kind"][-1] == EventKind.ACCEPTED.code
+
+    small = OrderBook(capacity=n + 2)
+    parts = [small.process(ops[i : i + 5_000]) for i in range(0, len(ops), 5_000)]
+    for i, part in enumerate(parts):
+        part["op_index"] += i * 5_000
+    assert np.array_equal(np.concatenate(parts), out)
+
+    one_by_one = OrderBook(capacity=n + 2)
+    expected = [(i, ev) for i, row in enumerate(ops.tolist()) for ev in per_call(one_by_one, row)]
+    assert batch_tuples(out) == expected
+    out["qty"][0] = 99  # the array is the caller's own
+    assert out["qty"][0] == 99
+
+
 @pytest.mark.parametrize(
     ("ops", "error", "message"),
     [
@@ -223,7 +260,7 @@ def test_output_is_independent_of_later_batches() -> None:
     second = book.process(ops)
     assert np.array_equal(first, snapshot)
     assert second["order_id"].tolist() == [4, 5, 6]
-    assert first.base is not second.base
+    assert not np.shares_memory(first, second)
 
 
 # --- batch == per call ---------------------------------------------------------------------

@@ -13,16 +13,25 @@
 //! 1 copies it chunk by chunk ([`CHUNK_ROWS`] rows) into a scratch buffer and checks the code
 //! fields of every row (six byte compares; a failing row is then decoded for the message), so
 //! an invalid code anywhere rejects the whole batch before any operation runs (the book is
-//! untouched); a batch of one chunk is applied from that same copy, and longer ones: pass 2 copies each chunk again (the caller may mutate the array once
-//! the GIL is gone, so the core only ever reads our copy) and applies it with the GIL
-//! released, with the same core calls as the per-call API (so the events are identical),
-//! encoding the events as it goes; then numpy gets the bytes as a writable array.
+//! untouched). A batch of one chunk is then applied from that same copy; a longer one copies
+//! each chunk again (the caller may mutate the array once the GIL is gone, so the core only
+//! ever reads our copy) and checks the copy's codes again (a row changed into an invalid code
+//! since pass 1 is reported after the rows before it were applied). Each chunk is applied
+//! with the GIL released, with the same core calls as the per-call API (so the events are
+//! identical), its events encoded into a warm scratch buffer, then copied into the output.
+//!
+//! The output array is allocated once per call with `numpy.empty` (numpy's allocator asks for
+//! huge pages for large arrays, so filling it costs few page faults: measured, copying 1M
+//! events into fresh `bytearray` pages cost about twice as much), sized for one event per row
+//! (every operation yields at least one event); if the events outgrow it, a larger one takes
+//! over (doubling, copied once), and a partly filled array is returned as a view of its
+//! filled rows. Reading PyO3's buffers in place (no copy) is not done: PyO3 0.30 deprecates
+//! its safe slice views of buffers as unsound.
 //!
 //! Cost: O(rows + events). Chunking keeps the input scratch at about 3 MB, warm in cache,
-//! whatever the batch size; the scratch and output buffers are kept per thread (up to
+//! whatever the batch size; the scratch buffers are kept per thread (up to
 //! [`SCRATCH_KEEP_BYTES`] each) and reused by every book, because fresh memory costs a page
-//! fault per 4 KiB and evicts the book from cache: measured, one 1M-row call on fresh
-//! buffers ran at less than half the speed of the same rows in 64k-row calls.
+//! fault per 4 KiB and evicts the book from cache.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -30,7 +39,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyDict};
+use pyo3::types::{PyDict, PySlice};
 
 use tradecore_book::{Book, Event, Matching, OrderRequest, OrderType, Side, Stp, TimeInForce};
 
@@ -106,7 +115,7 @@ const EVENT_FIELDS: [(&str, &str, usize); 9] = [
 static OP_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static EVENT_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static NDARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static FROMBUFFER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static EMPTY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 fn make_dtype<'py>(
     np: &Bound<'py, PyModule>,
@@ -131,7 +140,7 @@ pub fn add_to_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let _ = OP_DTYPE.set(py, op_dtype.clone().unbind());
     let _ = EVENT_DTYPE.set(py, event_dtype.clone().unbind());
     let _ = NDARRAY.set(py, np.getattr("ndarray")?.unbind());
-    let _ = FROMBUFFER.set(py, np.getattr("frombuffer")?.unbind());
+    let _ = EMPTY.set(py, np.getattr("empty")?.unbind());
     m.add("OP_DTYPE", op_dtype)?;
     m.add("EVENT_DTYPE", event_dtype)?;
     m.add("OP_SUBMIT", OP_SUBMIT)?;
@@ -249,6 +258,35 @@ fn decode(rec: &[u8], row: usize) -> Result<Op, BadRow> {
     }
 }
 
+/// The variant with code `b`; codes were checked before, so the fallback is never taken.
+#[inline(always)]
+fn pick<T: Named>(b: u8) -> T {
+    let all = T::all();
+    all.get(b as usize).copied().unwrap_or(all[0])
+}
+
+/// Decode a record whose codes passed [`codes_valid`] (the same result as [`decode`]).
+#[inline(always)]
+fn decode_valid(rec: &[u8; OP_ITEMSIZE]) -> Op {
+    let order_id = u64_at(rec, op::ORDER_ID);
+    match rec[op::OP] {
+        OP_CANCEL => Op::Cancel(order_id),
+        OP_MODIFY => Op::Modify(order_id, i64_at(rec, op::PRICE), u64_at(rec, op::QTY)),
+        _ => Op::Submit(OrderRequest {
+            order_id,
+            account: u32_at(rec, op::ACCOUNT),
+            side: pick(rec[op::SIDE]),
+            price: i64_at(rec, op::PRICE),
+            qty: u64_at(rec, op::QTY),
+            order_type: pick(rec[op::ORDER_TYPE]),
+            tif: pick(rec[op::TIF]),
+            post_only: rec[op::POST_ONLY] != 0,
+            stp: pick(rec[op::STP]),
+            timestamp: u64_at(rec, op::TIMESTAMP),
+        }),
+    }
+}
+
 #[inline(always)]
 fn encode(out: &mut Vec<u8>, e: &Event, row: u32) {
     let mut r = [0u8; EVENT_ITEMSIZE];
@@ -286,52 +324,57 @@ fn codes_valid(rec: &[u8]) -> bool {
         & (c[op::POST_ONLY - op::OP] <= 1)
 }
 
-/// Check the codes of every row of a chunk; the first bad row is the error (named by
-/// `decode`, which makes the same checks).
-fn validate(bytes: &[u8], first_row: usize) -> Result<(), BadRow> {
-    for (i, rec) in bytes.chunks_exact(OP_ITEMSIZE).enumerate() {
-        if !codes_valid(rec) {
-            decode(rec, first_row + i)?;
-            debug_assert!(false, "codes_valid and decode disagree");
-        }
+/// The first row of `bytes` whose codes are not valid, if any.
+fn first_invalid(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .chunks_exact(OP_ITEMSIZE)
+        .position(|rec| !codes_valid(rec))
+}
+
+/// The error for row `row` (record `rec`), which failed [`codes_valid`].
+fn bad_row(rec: &[u8], row: usize) -> BadRow {
+    match decode(rec, row) {
+        Err(bad) => bad,
+        // Unreachable: `codes_valid` and `decode` make the same checks (a test proves it).
+        Ok(_) => BadRow {
+            row,
+            field: "op",
+            value: rec[op::OP],
+            valid: "0=SUBMIT, 1=CANCEL, 2=MODIFY".to_owned(),
+        },
     }
-    Ok(())
 }
 
 /// Apply the rows of one chunk in order (runs without the GIL), appending encoded events to
-/// `out`. The rows were validated by pass 1; a row that no longer decodes means the caller
-/// changed the array during the call, reported as an error after the rows before it.
-fn run(
-    book: &mut Book,
-    buf: &mut Vec<Event>,
-    bytes: &[u8],
-    first_row: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), BadRow> {
+/// `out`. Every row's codes were checked on this very copy.
+fn run(book: &mut Book, buf: &mut Vec<Event>, bytes: &[u8], first_row: usize, out: &mut Vec<u8>) {
     // The ids of upcoming rows are known: fetch their index entries PREFETCH_FAR rows ahead
     // and their order slots PREFETCH_NEAR rows ahead, so the cache misses of cancels and
     // modifies on a large book overlap instead of stalling one after another.
     let rows = bytes.len() / OP_ITEMSIZE;
     let id_of = |row: usize| u64_at(&bytes[row * OP_ITEMSIZE..], op::ORDER_ID);
     for (i, rec) in bytes.chunks_exact(OP_ITEMSIZE).enumerate() {
+        // Always taken: chunks_exact yields OP_ITEMSIZE bytes.
+        let Ok(rec) = <&[u8; OP_ITEMSIZE]>::try_from(rec) else {
+            continue;
+        };
         if i + PREFETCH_FAR < rows {
             book.prefetch_index(id_of(i + PREFETCH_FAR));
         }
         if i + PREFETCH_NEAR < rows {
             book.prefetch_order(id_of(i + PREFETCH_NEAR));
         }
-        let row = first_row + i;
+        let row = (first_row + i) as u32;
         buf.clear();
-        match decode(rec, row)? {
+        match decode_valid(rec) {
             Op::Submit(ref req) => book.submit(req, buf),
             Op::Cancel(id) => book.cancel(id, buf),
             Op::Modify(id, price, qty) => book.modify(id, price, qty, buf),
         }
         for e in buf.iter() {
-            encode(out, e, row as u32);
+            encode(out, e, row);
         }
     }
-    Ok(())
 }
 
 /// Outcome of the batch.
@@ -383,7 +426,26 @@ fn open_ops<'py>(py: Python<'py>, ops: &Bound<'py, PyAny>) -> PyResult<(Bound<'p
     Ok((ops.call_method1("view", ("u1",))?, rows))
 }
 
-/// Copy rows `[first, first + n)` of the flat view into `scratch` (GIL held).
+thread_local! {
+    /// (input chunk, encoded events) scratch of this thread, reused by every book.
+    static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
+}
+
+/// Largest scratch buffer a thread keeps between batches; bigger ones are freed after the
+/// call, so a one-off huge batch does not pin its memory.
+pub const SCRATCH_KEEP_BYTES: usize = 256 << 20;
+
+/// Free `v` if it grew beyond [`SCRATCH_KEEP_BYTES`].
+fn trim(v: &mut Vec<u8>) {
+    if v.capacity() > SCRATCH_KEEP_BYTES {
+        *v = Vec::new();
+    }
+}
+
+/// Copy rows `[first, first + n)` of the flat byte view into `scratch[..n * OP_ITEMSIZE]`
+/// (GIL held).
 fn copy_rows(
     py: Python<'_>,
     flat: &Bound<'_, PyAny>,
@@ -413,21 +475,67 @@ fn copy_rows(
     Ok(len)
 }
 
-thread_local! {
-    /// (input chunk, encoded events) scratch of this thread, reused by every book.
-    static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const {
-        std::cell::RefCell::new((Vec::new(), Vec::new()))
-    };
+/// The events array being filled: a fresh `numpy.empty` array of `EVENT_DTYPE` and its byte
+/// view, written a chunk of events at a time (GIL held).
+struct EventsOut<'py> {
+    array: Bound<'py, PyAny>,
+    flat: Bound<'py, PyAny>,
+    capacity: usize,
+    filled: usize,
 }
 
-/// Largest scratch buffer a thread keeps between batches; bigger ones are freed after the
-/// call, so a one-off huge batch does not pin its memory.
-pub const SCRATCH_KEEP_BYTES: usize = 256 << 20;
+impl<'py> EventsOut<'py> {
+    fn new(py: Python<'py>, capacity: usize) -> PyResult<Self> {
+        let array = cached(py, &EMPTY)?.call1((capacity, cached(py, &EVENT_DTYPE)?))?;
+        let flat = array.call_method1("view", ("u1",))?;
+        Ok(EventsOut {
+            array,
+            flat,
+            capacity,
+            filled: 0,
+        })
+    }
 
-/// Free `v` if it grew beyond [`SCRATCH_KEEP_BYTES`].
-fn trim(v: &mut Vec<u8>) {
-    if v.capacity() > SCRATCH_KEEP_BYTES {
-        *v = Vec::new();
+    /// Rows `[from, to)` of the byte view.
+    fn rows(&self, py: Python<'py>, from: usize, to: usize) -> PyResult<Bound<'py, PyAny>> {
+        self.flat.get_item(PySlice::new(
+            py,
+            (from * EVENT_ITEMSIZE) as isize,
+            (to * EVENT_ITEMSIZE) as isize,
+            1,
+        ))
+    }
+
+    /// Append encoded events, growing the array (doubling) if they do not fit.
+    fn append(&mut self, py: Python<'py>, events: &[u8]) -> PyResult<()> {
+        let n = events.len() / EVENT_ITEMSIZE;
+        if n == 0 {
+            return Ok(());
+        }
+        if self.filled + n > self.capacity {
+            let bigger = EventsOut::new(py, (self.capacity * 2).max(self.filled + n))?;
+            bigger
+                .rows(py, 0, self.filled)?
+                .set_item(PySlice::full(py), self.rows(py, 0, self.filled)?)?;
+            *self = EventsOut {
+                filled: self.filled,
+                ..bigger
+            };
+        }
+        let target = self.rows(py, self.filled, self.filled + n)?;
+        PyBuffer::<u8>::get(&target)?.copy_from_slice(py, events)?;
+        self.filled += n;
+        Ok(())
+    }
+
+    /// The array (a view of its filled rows if it is not full).
+    fn finish(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if self.filled == self.capacity {
+            Ok(self.array)
+        } else {
+            self.array
+                .get_item(PySlice::new(py, 0, self.filled as isize, 1))
+        }
     }
 }
 
@@ -439,69 +547,73 @@ pub fn process<'py>(
     ops: &Bound<'py, PyAny>,
 ) -> PyResult<Outcome<'py>> {
     let (flat, rows) = open_ops(py, ops)?;
-    let (mut input, mut out) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    let result = process_with(py, book, buf, &flat, rows, &mut input, &mut out);
-    trim(&mut input);
+    let (mut chunk, mut out) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let result = validate_then_apply(py, book, buf, &flat, rows, &mut chunk, &mut out);
+    trim(&mut chunk);
     trim(&mut out);
-    SCRATCH.with(|s| *s.borrow_mut() = (input, out));
+    SCRATCH.with(|s| *s.borrow_mut() = (chunk, out));
     result
 }
 
-fn process_with<'py>(
+fn validate_then_apply<'py>(
     py: Python<'py>,
     book: &mut Book,
     buf: &mut Vec<Event>,
     flat: &Bound<'py, PyAny>,
     rows: usize,
-    input: &mut Vec<u8>,
+    chunk: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> PyResult<Outcome<'py>> {
-    // A batch of one chunk is validated and applied from a single copy; a longer one is
-    // validated whole first (all or nothing), then copied again chunk by chunk to apply.
+    // Pass 1: a batch of one chunk is validated and applied from a single copy; a longer one
+    // is validated whole first (all or nothing), then copied again chunk by chunk to apply.
     let single = rows <= CHUNK_ROWS;
     for first in (0..rows).step_by(CHUNK_ROWS) {
         let n = CHUNK_ROWS.min(rows - first);
-        let len = copy_rows(py, flat, first, n, input)?;
-        if let Err(bad) = validate(&input[..len], first) {
+        let len = copy_rows(py, flat, first, n, chunk)?;
+        if let Some(i) = first_invalid(&chunk[..len]) {
+            let bad = bad_row(&chunk[i * OP_ITEMSIZE..(i + 1) * OP_ITEMSIZE], first + i);
             return Ok(Outcome::Invalid(format!(
                 "ops[{}].{} = {} is not a valid code (valid: {}); no operation was applied",
                 bad.row, bad.field, bad.value, bad.valid
             )));
         }
     }
-    out.clear();
-    out.reserve(rows * EVENT_ITEMSIZE);
+    let mut events = EventsOut::new(py, rows)?;
     for first in (0..rows).step_by(CHUNK_ROWS) {
         let n = CHUNK_ROWS.min(rows - first);
-        let len = if single {
-            rows * OP_ITEMSIZE
+        if !single {
+            copy_rows(py, flat, first, n, chunk)?;
+        }
+        let chunk = &chunk[..n * OP_ITEMSIZE];
+        // Rows that changed into an invalid code since pass 1 stop the batch after the rows
+        // before them.
+        let good = if single {
+            n
         } else {
-            copy_rows(py, flat, first, n, input)?
+            first_invalid(chunk).unwrap_or(n)
         };
-        let bytes = &input[..len];
+        out.clear();
+        out.reserve(n * EVENT_ITEMSIZE);
+        let bytes = &chunk[..good * OP_ITEMSIZE];
         let step =
             py.detach(|| catch_unwind(AssertUnwindSafe(|| run(book, buf, bytes, first, out))));
-        match step {
-            Ok(Ok(())) => {}
-            Ok(Err(bad)) => {
-                return Ok(Outcome::Changed(format!(
-                    "ops[{}].{} = {} is not a valid code: the array was changed while being \
-                     processed; rows 0..{} were applied",
-                    bad.row, bad.field, bad.value, bad.row
-                )))
-            }
-            Err(payload) => return Ok(Outcome::Panicked(errors::panic_message(payload.as_ref()))),
+        if let Err(payload) = step {
+            return Ok(Outcome::Panicked(errors::panic_message(payload.as_ref())));
         }
+        if good < n {
+            let bad = bad_row(
+                &chunk[good * OP_ITEMSIZE..(good + 1) * OP_ITEMSIZE],
+                first + good,
+            );
+            return Ok(Outcome::Changed(format!(
+                "ops[{}].{} = {} is not a valid code: the array was changed while being \
+                 processed; rows 0..{} were applied",
+                bad.row, bad.field, bad.value, bad.row
+            )));
+        }
+        events.append(py, out)?;
     }
-    Ok(Outcome::Done(events_array(py, out)?))
-}
-
-/// The events array (`EVENT_DTYPE`, writable) over a copy of `out`.
-fn events_array<'py>(py: Python<'py>, out: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    let frombuffer = cached(py, &FROMBUFFER)?;
-    let event_dtype = cached(py, &EVENT_DTYPE)?;
-    let bytes = PyByteArray::new(py, out);
-    frombuffer.call1((bytes, event_dtype))
+    Ok(Outcome::Done(events.finish(py)?))
 }
 
 #[cfg(test)]
@@ -554,7 +666,8 @@ mod tests {
         bytes.extend_from_slice(&submit_row(1, Side::Sell, 101, 5));
         bytes.extend_from_slice(&submit_row(2, Side::Buy, 101, 3));
         let (mut book, mut buf, mut out) = (Book::with_capacity(8), Vec::new(), Vec::new());
-        run(&mut book, &mut buf, &bytes, 0, &mut out).expect("valid rows");
+        assert_eq!(first_invalid(&bytes), None);
+        run(&mut book, &mut buf, &bytes, 0, &mut out);
 
         let mut reference = Book::with_capacity(8);
         let mut expected = Vec::new();
@@ -636,10 +749,17 @@ mod tests {
         bytes.extend_from_slice(&bad);
         // Pass 1 finds it before pass 2 applies anything (process() runs them in that order;
         // tests/unit/test_batch.py checks the book is untouched, also past the first chunk).
-        let err = validate(&bytes, 0).expect_err("row 1 is invalid");
+        assert_eq!(first_invalid(&bytes), Some(1));
+        let err = bad_row(&bytes[OP_ITEMSIZE..], 1);
         assert_eq!((err.row, err.field, err.value), (1, "tif", 3));
         // Row numbers continue across chunks: the bad row alone, as the chunk at row 70,000.
-        let err = validate(&bytes[OP_ITEMSIZE..], 70_000).expect_err("row 70000 is invalid");
-        assert_eq!(err.row, 70_000);
+        assert_eq!(first_invalid(&bytes[OP_ITEMSIZE..]), Some(0));
+        assert_eq!(bad_row(&bytes[OP_ITEMSIZE..], 70_000).row, 70_000);
+        // decode_valid gives what decode gives for a valid row.
+        let good: &[u8; OP_ITEMSIZE] = bytes[..OP_ITEMSIZE].try_into().expect("one record");
+        assert_eq!(
+            format!("{:?}", decode_valid(good)),
+            format!("{:?}", decode(good, 0).expect("valid"))
+        );
     }
 }

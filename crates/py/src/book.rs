@@ -1,7 +1,8 @@
 //! The `OrderBook` class: one fast [`Book`] plus a reused event buffer.
 //!
 //! Per-call methods parse their arguments, clear the buffer, run one core call under the panic
-//! guard and turn the buffer into a list of `Event`s. `process` hands an array of operations to
+//! guard and turn the buffer into a list of `Event`s (taken from the book's pool of reusable
+//! event objects when they are free, see `event`). `process` hands an array of operations to
 //! `batch` and matches with the GIL released. Queries (`best_bid`, `depth`, `orders`, ...) copy
 //! plain integers out.
 //!
@@ -18,6 +19,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use pyo3::exceptions::PyMemoryError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
+use pyo3::{PyTraverseError, PyVisit};
 
 use tradecore_book::{Book, Event, LevelView, Matching, OrderRequest, RestingOrder, Side};
 
@@ -56,6 +58,7 @@ fn installed_memory_bytes() -> Option<usize> {
 pub struct OrderBook {
     book: Book,
     buf: Vec<Event>,
+    pool: event::EventPool,
     poisoned: bool,
 }
 
@@ -86,7 +89,7 @@ impl OrderBook {
             self.poisoned = true;
             return Err(errors::from_panic(py, payload.as_ref()));
         }
-        event::to_list(py, &self.buf)
+        self.pool.list(py, &self.buf)
     }
 
     /// Run a read-only query under the panic guard.
@@ -126,6 +129,7 @@ impl OrderBook {
         Ok(OrderBook {
             book,
             buf: Vec::with_capacity(64),
+            pool: event::EventPool::default(),
             poisoned: false,
         })
     }
@@ -286,6 +290,14 @@ impl OrderBook {
                 ))
             }
         }
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.pool.traverse(&visit)
+    }
+
+    fn __clear__(&mut self) {
+        self.pool.clear();
     }
 
     fn __repr__(&self) -> String {

@@ -5,10 +5,14 @@
 //! written in the PyO3 signatures. Rules: integers must be `int` (or implement `__index__`, like
 //! numpy integers), never `bool` or `float` (`TypeError`); values outside the Rust type's range
 //! are `ValueError` (a negative id or quantity, anything above 2**64 - 1). Enum arguments take a
-//! member of the `tradecore.enums` class or its name as `str` (`StrEnum` members are `str`, so
-//! both take the same path: a length check and a short compare per candidate name).
+//! member of the `tradecore.enums` class or its name as `str`: a member is recognised by identity
+//! against the cached members (a pointer compare per candidate), any other `str` (including a
+//! member of a reloaded copy of the enums module) by a short compare per candidate name.
+//! Integers take a fast path when they are exact `int`s in range; everything else (subclasses,
+//! `__index__` objects, bools, errors) takes the general path with its messages.
 //!
-//! The enum cache imports `tradecore.enums` once and checks that each class lists its members
+//! The enum cache imports `tradecore.enums` once (if that fails, enum arguments are still parsed
+//! by name) and checks that each class lists its members
 //! in the order of the Rust discriminants, with the Rust names as values; a mismatch is an
 //! `InternalError` on first use rather than silently wrong events.
 //!
@@ -17,7 +21,7 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyString};
+use pyo3::types::{PyBool, PyInt, PyString};
 
 use tradecore_book::{EventKind, OrderType, Reason, Side, Stp, TimeInForce};
 
@@ -67,6 +71,14 @@ pub fn extract_u64(
     max: u64,
     max_text: &str,
 ) -> PyResult<u64> {
+    // Fast path: an exact `int` (never a `bool`, which is a subclass) in range.
+    if obj.is_exact_instance_of::<PyInt>() {
+        if let Ok(v) = obj.extract::<u64>() {
+            if v <= max {
+                return Ok(v);
+            }
+        }
+    }
     if obj.is_instance_of::<PyBool>() {
         return Err(not_an_int(&obj, name));
     }
@@ -83,6 +95,11 @@ pub fn extract_u64(
 /// A signed 64-bit integer argument.
 #[inline]
 pub fn extract_i64(obj: Borrowed<'_, '_, PyAny>, name: &str) -> PyResult<i64> {
+    if obj.is_exact_instance_of::<PyInt>() {
+        if let Ok(v) = obj.extract::<i64>() {
+            return Ok(v);
+        }
+    }
     if obj.is_instance_of::<PyBool>() {
         return Err(not_an_int(&obj, name));
     }
@@ -260,10 +277,12 @@ pub trait Named: Copy + 'static {
     fn all() -> &'static [Self];
     /// The Python value of the variant (the name; `""` for `Reason::None`).
     fn py_name(self) -> &'static str;
+    /// The `tradecore.enums` members of this enum in the cache, by discriminant.
+    fn members(cache: &EnumCache) -> &[Py<PyAny>];
 }
 
 macro_rules! named {
-    ($($t:ty),+) => {$(
+    ($($t:ty => $field:ident),+) => {$(
         impl Named for $t {
             #[inline]
             fn all() -> &'static [Self] {
@@ -273,10 +292,21 @@ macro_rules! named {
             fn py_name(self) -> &'static str {
                 self.name()
             }
+            #[inline]
+            fn members(cache: &EnumCache) -> &[Py<PyAny>] {
+                &cache.$field
+            }
         }
     )+};
 }
-named!(Side, OrderType, TimeInForce, Stp, EventKind, Reason);
+named!(
+    Side => sides,
+    OrderType => order_types,
+    TimeInForce => tifs,
+    Stp => stps,
+    EventKind => kinds,
+    Reason => reasons
+);
 
 fn valid_names<T: Named>() -> String {
     T::all()
@@ -293,6 +323,15 @@ pub fn extract_enum<T: Named>(
     name: &str,
     class: &str,
 ) -> PyResult<T> {
+    // Fast path: the member object itself (a pointer compare per candidate).
+    if let Ok(cache) = enums(obj.py()) {
+        let members = T::members(cache);
+        if let Some(i) = members.iter().position(|m| m.as_ptr() == obj.as_ptr()) {
+            if let Some(&v) = T::all().get(i) {
+                return Ok(v);
+            }
+        }
+    }
     let Ok(s) = obj.cast::<PyString>() else {
         return Err(PyTypeError::new_err(format!(
             "{name} must be a tradecore.{class} or its name as a str, got {} ({})",
@@ -375,6 +414,14 @@ enum_arg!(
 
 /// The Python objects that events hand out: enum members and plain-string names, by code.
 pub struct EnumCache {
+    /// `Side` members by discriminant.
+    pub sides: Vec<Py<PyAny>>,
+    /// `OrderType` members by discriminant.
+    pub order_types: Vec<Py<PyAny>>,
+    /// `TimeInForce` members by discriminant.
+    pub tifs: Vec<Py<PyAny>>,
+    /// `Stp` members by discriminant.
+    pub stps: Vec<Py<PyAny>>,
     /// `EventKind` members by discriminant.
     pub kinds: Vec<Py<PyAny>>,
     /// `Reason` members by discriminant.
@@ -429,7 +476,15 @@ pub fn enums(py: Python<'_>) -> PyResult<&'static EnumCache> {
         let module = py.import("tradecore.enums")?;
         let (kinds, kind_names) = load_members::<EventKind>(&module, "EventKind")?;
         let (reasons, reason_names) = load_members::<Reason>(&module, "Reason")?;
+        let (sides, _) = load_members::<Side>(&module, "Side")?;
+        let (order_types, _) = load_members::<OrderType>(&module, "OrderType")?;
+        let (tifs, _) = load_members::<TimeInForce>(&module, "TimeInForce")?;
+        let (stps, _) = load_members::<Stp>(&module, "Stp")?;
         Ok(EnumCache {
+            sides,
+            order_types,
+            tifs,
+            stps,
             kinds,
             reasons,
             kind_names,

@@ -19,10 +19,13 @@
 //! further calls); argument errors are `TypeError`/`ValueError` whose message names the
 //! argument; business rejections are events. There is no `unsafe` code in this crate.
 //!
-//! Cost: a per-call `submit` parses its arguments (a type check and an integer read each, a short
-//! string compare per enum), runs the core into a reused event buffer, and allocates one Python
-//! object per event plus the list. The batch path copies the ops once, matches with the GIL
-//! released, and copies the encoded events once into the output array.
+//! Cost: a per-call `submit` parses its arguments (an exact-`int` check and an integer read
+//! each, a pointer compare per enum member), runs the core into a reused event buffer, and
+//! returns a list of `Event`s whose objects (and, for a one-event result, the list itself) are
+//! reused from the book's pool once the caller has dropped the previous result; otherwise it
+//! allocates one Python object per event plus the list. The batch path copies the ops (twice
+//! for batches longer than one chunk: validation, then apply), matches with the GIL released,
+//! and copies the encoded events once into a `numpy.empty` output array.
 
 use pyo3::prelude::*;
 
