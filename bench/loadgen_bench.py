@@ -5,7 +5,9 @@ the same filesystem as ``--work-dir``) and drives it with the load generator fro
 (the Rust loop runs with the GIL released), so the venue and the generator share the
 machine's cores exactly as the README's figures say.
 
-Scenarios, for ``fsync = none`` and ``fsync = batch``:
+Scenarios, for each ``pipeline.mode`` (``threads``: gateway, engine and publisher each on a
+thread; ``inline``: one thread runs the three stages in turn) and for ``fsync = none`` and
+``fsync = batch``:
 
 * ``max``: closed loop (each session keeps ``--window`` commands in flight): the saturation
   throughput, in commands per second answered.
@@ -23,7 +25,7 @@ send times, reports timed as they arrive).
 
 Writes ``bench/results/loadgen.json`` (every run's full document, plus the machine) and
 ``bench/results/loadgen.png`` (latency percentile curves of the open-loop runs). Prints one
-line per run. Not part of ``make test``: a full run takes about two minutes.
+line per run. Not part of ``make test``: a full run takes about four minutes.
 
     .venv/bin/python bench/loadgen_bench.py            # full run
     .venv/bin/python bench/loadgen_bench.py --quick    # 2-second runs, to check it works
@@ -48,7 +50,7 @@ from tradecore.venue.server import ServeProcess
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _config(path: Path, journal: Path, fsync: str, accounts: int) -> None:
+def _config(path: Path, journal: Path, fsync: str, accounts: int, mode: str = "threads") -> None:
     lines = [
         "[listen]",
         'order_entry = "127.0.0.1:0"',
@@ -67,6 +69,8 @@ def _config(path: Path, journal: Path, fsync: str, accounts: int) -> None:
         "segment_size = 268435456",
         "[feed]",
         "enabled = false",
+        "[pipeline]",
+        f'mode = "{mode}"',
     ]
     for sid, sym, lo, hi in (
         (1, "BTC-USD", 1_000_000, 20_000_000),
@@ -106,11 +110,12 @@ def _run(
     fsync: str,
     work: Path,
     args: argparse.Namespace,
+    mode: str = "threads",
     **load: Any,
 ) -> dict[str, Any]:
-    run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-{fsync}-", dir=work))
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-{fsync}-{mode}-", dir=work))
     cfg = run_dir / "venue.toml"
-    _config(cfg, run_dir / "journal", fsync, args.sessions)
+    _config(cfg, run_dir / "journal", fsync, args.sessions, mode)
     keys = run_dir / "keys.txt"
     keys.write_text("".join(f"{a} bench-key-{a}\n" for a in range(1, args.sessions + 1)))
     load_before = _wait_quiet(args.max_load, args.patience)
@@ -128,11 +133,16 @@ def _run(
             **load,
         )
     doc = dict(result.data)
-    doc["scenario"] = {"name": name, "fsync": fsync, "loadavg_1m_at_start": load_before}
+    doc["scenario"] = {
+        "name": name,
+        "fsync": fsync,
+        "pipeline": mode,
+        "loadavg_1m_at_start": load_before,
+    }
     t = doc["throughput"]
     lat = doc["latency_ns"]["all"]
     print(
-        f"{name:8} fsync={fsync:5} answered {t['answered_per_s']:>12,.0f}/s  "
+        f"{name:8} fsync={fsync:5} {mode:7} answered {t['answered_per_s']:>12,.0f}/s  "
         f"p50 {lat['p50'] / 1e3:8.1f} us  p99 {lat['p99'] / 1e3:9.1f} us  "
         f"p99.9 {lat['p99_9'] / 1e3:9.1f} us  max {lat['max'] / 1e3:9.1f} us  "
         f"checks {'ok' if result.ok else ','.join(result.failed_checks)}  "
@@ -158,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweep-duration", type=float, default=5.0, help="seconds per sweep run")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--fsync", default="none,batch", help="comma-separated fsync modes")
+    p.add_argument(
+        "--pipeline",
+        default="threads,inline",
+        help="comma-separated pipeline.mode values (threads: a thread per stage; inline: one)",
+    )
     p.add_argument("--max-load", type=float, default=1.0, help="wait for a quieter machine")
     p.add_argument("--patience", type=float, default=120.0, help="... at most this long (s)")
     p.add_argument("--work-dir", type=Path, default=None, help="journals go here (temp dir)")
@@ -168,43 +183,67 @@ def main(argv: list[str] | None = None) -> int:
         args.duration, args.warmup, args.patience = 2.0, 0.5, 0.0
         args.sweep_duration = 2.0
 
+    modes = args.pipeline.split(",")
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="loadgen-bench-", dir=args.work_dir) as tmp:
         work = Path(tmp)
-        for fsync in args.fsync.split(","):
-            runs.append(
-                _run("max", fsync, work, args, rate="max", window=args.window, wait="sleep")
-            )
-            for rate in args.sweep.split(","):
+        for mode in modes:
+            for fsync in args.fsync.split(","):
                 runs.append(
                     _run(
-                        "sweep",
+                        "max",
                         fsync,
                         work,
                         args,
-                        rate=rate,
-                        duration=args.sweep_duration,
+                        mode,
+                        rate="max",
+                        window=args.window,
                         wait="sleep",
                     )
                 )
-            runs.append(
-                _run("latency", fsync, work, args, rate=str(args.latency_rate), wait="yield")
-            )
+                for rate in args.sweep.split(","):
+                    runs.append(
+                        _run(
+                            "sweep",
+                            fsync,
+                            work,
+                            args,
+                            mode,
+                            rate=rate,
+                            duration=args.sweep_duration,
+                            wait="sleep",
+                        )
+                    )
+                runs.append(
+                    _run(
+                        "latency",
+                        fsync,
+                        work,
+                        args,
+                        mode,
+                        rate=str(args.latency_rate),
+                        wait="yield",
+                    )
+                )
+
+    def key(r: dict[str, Any]) -> str:
+        return f"{r['scenario']['fsync']}/{r['scenario']['pipeline']}"
 
     sustained: dict[str, int | None] = {}
-    for fsync in args.fsync.split(","):
-        kept = [
-            r["settings"]["rate"]
-            for r in runs
-            if r["scenario"]["name"] == "sweep"
-            and r["scenario"]["fsync"] == fsync
-            and r["ok"]
-            and r["throughput"]["answered_per_s"] >= 0.99 * r["settings"]["rate"]
-            and r["latency_ns"]["all"]["p99"] < 10_000_000
-        ]
-        sustained[fsync] = max(kept) if kept else None
+    for mode in modes:
+        for fsync in args.fsync.split(","):
+            kept = [
+                r["settings"]["rate"]
+                for r in runs
+                if r["scenario"]["name"] == "sweep"
+                and key(r) == f"{fsync}/{mode}"
+                and r["ok"]
+                and r["throughput"]["answered_per_s"] >= 0.99 * r["settings"]["rate"]
+                and r["latency_ns"]["all"]["p99"] < 10_000_000
+            ]
+            sustained[f"{fsync}/{mode}"] = max(kept) if kept else None
     maxima = {
-        r["scenario"]["fsync"]: round(r["throughput"]["answered_per_s"])
+        key(r): round(r["throughput"]["answered_per_s"])
         for r in runs
         if r["scenario"]["name"] == "max"
     }
@@ -230,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(out, indent=1) + "\n")
     curves = [
         (
-            f"{r['settings']['rate']:,} commands/s offered, fsync {r['scenario']['fsync']}",
+            f"{r['settings']['rate']:,} commands/s offered, fsync {r['scenario']['fsync']}, "
+            f"{r['scenario']['pipeline']} pipeline",
             r,
         )
         for r in runs

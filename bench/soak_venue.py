@@ -122,6 +122,7 @@ class TrialParams:
     rate: int
     kill_delay: float
     loadgen_seed: int
+    pipeline: str = "threads"
 
     def describe(self) -> str:
         """One line with every parameter (printed before the trial runs)."""
@@ -130,7 +131,7 @@ class TrialParams:
             f"segments={'all kept' if self.keep_all else 'pruned'} "
             f"segment_size={self.segment_size} cancel_on_disconnect={self.cancel_on_disconnect} "
             f"accounts={self.accounts} rate={self.rate}/s kill_delay={self.kill_delay:.3f}s "
-            f"loadgen_seed={self.loadgen_seed}"
+            f"loadgen_seed={self.loadgen_seed} pipeline={self.pipeline}"
         )
 
 
@@ -140,6 +141,7 @@ def params_for_seed(
     fsync: str | None = None,
     cancel_on_disconnect: bool | None = None,
     keep_all: bool | None = None,
+    pipeline: str | None = None,
 ) -> TrialParams:
     """The trial parameters of ``seed``; keyword arguments pin one of them."""
     rng = random.Random(seed)
@@ -157,6 +159,9 @@ def params_for_seed(
     rate = rng.choice([1000, 2000, 4000])
     delay = rng.uniform(0.05, 1.5)
     lg_seed = rng.randrange(1, 2**31)
+    # Drawn last, so the other parameters of a seed are those it had before the inline
+    # pipeline existed.
+    mode = rng.choice(["threads", "inline"])
     return TrialParams(
         seed=seed,
         fsync=f if fsync is None else fsync,
@@ -168,6 +173,7 @@ def params_for_seed(
         rate=rate,
         kill_delay=delay,
         loadgen_seed=lg_seed,
+        pipeline=mode if pipeline is None else pipeline,
     )
 
 
@@ -206,6 +212,9 @@ segment_size = {p.segment_size}
 
 [feed]
 enabled = false
+
+[pipeline]
+mode = "{p.pipeline}"
 
 [[instrument]]
 symbol_id = {SYMBOL}
@@ -801,6 +810,7 @@ def _summary(results: Sequence[TrialResult], failures: Sequence[tuple[int, str]]
             + ", ".join(f"{k} {v}" for k, v in sorted(by_fsync.items()))
             + f"; pruned journals {sum(not r.params.keep_all for r in ok)}"
             + f"; cancel-on-disconnect {sum(r.params.cancel_on_disconnect for r in ok)}"
+            + f"; inline pipeline {sum(r.params.pipeline == 'inline' for r in ok)}"
         )
         lines.append(
             f"  reports received before the kill {sum(r.received for r in ok):,}, "
@@ -835,6 +845,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="seed of the first trial (trial i uses seed + i; default: from the clock)",
     )
     ap.add_argument("--fsync", choices=["none", "batch", "always"], help="pin the fsync mode")
+    ap.add_argument("--pipeline", choices=["threads", "inline"], help="pin pipeline.mode")
     ap.add_argument("--work-dir", type=Path, help="where trial dirs go (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep passed trials' dirs too")
     ap.add_argument("--json", type=Path, help="write every trial's figures as JSON")
@@ -850,7 +861,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.monotonic()
     for i in range(args.trials):
         seed = base + i
-        params = params_for_seed(seed, fsync=args.fsync)
+        params = params_for_seed(seed, fsync=args.fsync, pipeline=args.pipeline)
         work = root / f"trial-{seed}"
         try:
             r = run_trial(params, work, quiet=args.quiet)

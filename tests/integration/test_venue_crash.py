@@ -3,8 +3,9 @@ from ``tradecore loadgen`` is killed with SIGKILL at a seeded random moment, res
 same journal and checked (every acknowledged report regenerated exactly, nothing accepted
 twice, state hashes equal to fresh replays, sessions continue with the right ``next_seq`` and
 the right live orders). The trial itself is ``bench/soak_venue.py``'s :func:`run_trial`; here
-three trials run (fsync ``none``, ``batch`` with cancel-on-disconnect, ``always`` on a pruned
-journal), and ``make soak`` runs 100+.
+four trials run (fsync ``none``, ``batch`` with cancel-on-disconnect on the inline pipeline,
+``always`` on a pruned journal with each pipeline), and ``make soak`` runs 100+ (half of
+them inline).
 
 The checks are shown able to fail: the stream checks are fed tampered streams (a changed
 field, a lost report, an order accepted twice, a gap) and must raise.
@@ -37,17 +38,20 @@ soak = _load()
 
 
 @pytest.mark.parametrize(
-    ("seed", "fsync", "cod", "keep_all"),
+    ("seed", "fsync", "cod", "keep_all", "pipeline"),
     [
-        (31, "none", False, True),
-        (32, "batch", True, True),
-        (33, "always", False, False),
+        (31, "none", False, True, "threads"),
+        (32, "batch", True, True, "inline"),
+        (33, "always", False, False, "threads"),
+        (34, "always", False, False, "inline"),
     ],
 )
 def test_sigkill_under_load_loses_nothing_acknowledged(
-    tmp_path: Path, seed: int, fsync: str, cod: bool, keep_all: bool
+    tmp_path: Path, seed: int, fsync: str, cod: bool, keep_all: bool, pipeline: str
 ) -> None:
-    params = soak.params_for_seed(seed, fsync=fsync, cancel_on_disconnect=cod, keep_all=keep_all)
+    params = soak.params_for_seed(
+        seed, fsync=fsync, cancel_on_disconnect=cod, keep_all=keep_all, pipeline=pipeline
+    )
     params = replace(params, snapshot_every=40)
     # The kill moment, the mix and every parameter are printed (pytest shows them on failure).
     result = soak.run_trial(params, tmp_path / "trial")

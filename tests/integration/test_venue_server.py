@@ -24,7 +24,7 @@ from tradecore.venue.server import ServeProcess
 WAIT = 10.0
 
 
-def _config(tmp: Path, *, fsync: str = "none", extra: str = "") -> Path:
+def _config(tmp: Path, *, fsync: str = "none", extra: str = "", pipeline: str = "threads") -> Path:
     accounts = "".join(
         f'[[account]]\naccount = {a}\napi_key_sha256 = "'
         f'{hashlib.sha256(f"key-{a}".encode()).hexdigest()}"\n\n'
@@ -47,6 +47,9 @@ segment_size = 65536
 
 [feed]
 enabled = false
+
+[pipeline]
+mode = "{pipeline}"
 
 [[instrument]]
 symbol_id = 1
@@ -156,8 +159,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_serve_subprocess_ready_sigterm_and_replay(tmp_path: Path) -> None:
-    cfg = _config(tmp_path)
+@pytest.mark.parametrize("pipeline", ["threads", "inline"])
+def test_serve_subprocess_ready_sigterm_and_replay(tmp_path: Path, pipeline: str) -> None:
+    cfg = _config(tmp_path, pipeline=pipeline)
     log = tmp_path / "serve.log"
     with ServeProcess(cfg, log_file=log) as venue:
         ready = venue.ready
@@ -234,8 +238,9 @@ def test_restart_after_sigkill_recovers_the_journal(tmp_path: Path) -> None:
     assert stopped["live_orders"] == 2
 
 
-def test_in_process_server_stats_and_stop(tmp_path: Path) -> None:
-    cfg = _config(tmp_path, fsync="always")
+@pytest.mark.parametrize("pipeline", ["threads", "inline"])
+def test_in_process_server_stats_and_stop(tmp_path: Path, pipeline: str) -> None:
+    cfg = _config(tmp_path, fsync="always", pipeline=pipeline)
     with VenueServer(str(cfg), log=False) as server:
         host, _, port = server.order_entry.rpartition(":")
         sessions = _trade((host, int(port)))

@@ -412,18 +412,35 @@ impl Default for FeedConfig {
     }
 }
 
-/// `[pipeline]`: the server's rings (gateway -> engine -> publisher).
+/// `pipeline.mode`: which threads run the three stages (gateway -> engine -> publisher).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PipelineMode {
+    /// A thread per stage, joined by the two SPSC rings: the most throughput when the
+    /// machine has a core for each stage besides its clients.
+    #[default]
+    Threads,
+    /// One thread runs the three stages in turn over the same rings: no hand-off between
+    /// threads, so no wake-up per message; for machines with fewer cores than stages (a
+    /// two-core box that also runs its clients), where it gives the lowest latency.
+    Inline,
+}
+
+/// `[pipeline]`: the server's rings (gateway -> engine -> publisher) and its threads.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
     /// Slots of each SPSC ring, a power of two in 1,024..=4,194,304. Default 65,536.
     pub ring_capacity: u32,
+    /// `threads` (default) or `inline`.
+    pub mode: PipelineMode,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             ring_capacity: 1 << 16,
+            mode: PipelineMode::Threads,
         }
     }
 }
@@ -865,6 +882,10 @@ api_key_sha256 = "{}"
         assert_eq!(c.journal.fsync, FsyncMode::Batch);
         assert_eq!(c.feed, FeedConfig::default());
         assert_eq!(c.pipeline, PipelineConfig::default());
+        assert_eq!(c.pipeline.mode, PipelineMode::Threads);
+        let inline =
+            Config::from_toml_str(&format!("{}\n[pipeline]\nmode = \"inline\"\n", base())).unwrap();
+        assert_eq!(inline.pipeline.mode, PipelineMode::Inline);
         let i = c.instrument(1).unwrap();
         assert_eq!((i.tick_size.units(), i.tick_size.scale()), (1, 2));
         assert_eq!(i.lot_size.as_str(), "0.001");
@@ -1055,6 +1076,8 @@ book_capacity = 1
         assert!(e.contains("journal"), "{e}");
         let e = err_of(&base().replace("dir = \"j\"", "dir = \"j\"\nfsync = \"sometimes\""));
         assert!(e.contains("fsync") && e.contains("sometimes"), "{e}");
+        let e = err_of(&format!("{}\n[pipeline]\nmode = \"fibers\"\n", base()));
+        assert!(e.contains("mode") && e.contains("fibers"), "{e}");
     }
 
     #[test]

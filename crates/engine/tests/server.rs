@@ -21,6 +21,9 @@
 //! * periodic snapshots with retention, fallback from a damaged newest snapshot to the previous
 //!   one plus the journal after it, a torn journal tail reported, same state hash;
 //! * a client that never reads is disconnected (slow consumer) while the venue keeps serving.
+//!
+//! Every test runs twice: with the threaded pipeline (the default) and, in `mod inline`, with
+//! `pipeline.mode = "inline"` (one thread runs the three stages).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -40,6 +43,34 @@ use tradecore_engine::server::{replay_journal, ReplayOptions, Server, ServerOpti
 use tradecore_engine::venue::{limit_order, Venue};
 
 const WAIT: Duration = Duration::from_secs(10);
+
+thread_local! {
+    /// `pipeline.mode` of the venues this test thread starts (the `inline` module's tests set
+    /// it before calling the test they repeat).
+    static MODE: std::cell::Cell<&'static str> = const { std::cell::Cell::new("threads") };
+}
+
+/// Each test again with `pipeline.mode = "inline"`.
+mod inline {
+    macro_rules! inline_too {
+        ($($name:ident),* $(,)?) => {$(
+            #[test]
+            fn $name() {
+                super::MODE.with(|m| m.set("inline"));
+                super::$name();
+            }
+        )*};
+    }
+    inline_too!(
+        two_accounts_trade_feed_and_retransmission,
+        restart_continues_streams_and_matches_replay,
+        bad_input_is_rejected_and_closes_where_the_spec_says,
+        heartbeats_idle_timeout_and_cancel_on_disconnect,
+        fsync_always_holds_reports_until_durable_and_still_flows,
+        periodic_snapshots_fallback_and_torn_tail,
+        a_client_that_does_not_read_is_disconnected_not_waited_for,
+    );
+}
 
 fn config_text(dir: &Path, feed_port: u16, session_extra: &str) -> String {
     let accounts: String = (1..=3)
@@ -75,6 +106,9 @@ fsync = "none"
 snapshot_every = 0
 segment_size = 65536
 
+[pipeline]
+mode = "{mode}"
+
 [feed]
 mode = "unicast"
 address = "127.0.0.1:{feed_port}"
@@ -100,7 +134,8 @@ max_order_qty = 1000000
 book_capacity = 4096
 
 {accounts}"#,
-        dir.display()
+        dir.display(),
+        mode = MODE.with(std::cell::Cell::get),
     )
 }
 

@@ -130,6 +130,9 @@ struct State {
     t_prev: Instant,
     /// The lookahead window, oldest first (at most [`LOOKAHEAD`] items).
     ahead: VecDeque<Inbound>,
+    /// Inline pipeline: outputs go to the ring only at the end of a round, where the caller
+    /// can make room (staging grows to the peak of one round meanwhile).
+    deferred: bool,
 }
 
 impl State {
@@ -171,8 +174,8 @@ impl State {
                 item: Item::Control(c),
             }),
         }
-        if self.staging.len() >= STAGING_FLUSH {
-            self.flush();
+        if self.staging.len() >= STAGING_FLUSH && !self.deferred {
+            self.flush(None);
         }
     }
 
@@ -228,8 +231,10 @@ impl State {
         self.e.shared.fail();
     }
 
-    /// Pushes the staged outputs to the publisher ring (backing off while it is full).
-    fn flush(&mut self) {
+    /// Pushes the staged outputs to the publisher ring. While it is full: `room` when given
+    /// (the inline pipeline runs the publisher, the ring's consumer, on this thread), else a
+    /// back-off while the publisher thread catches up.
+    fn flush(&mut self, mut room: Option<&mut dyn FnMut()>) {
         if self.staging.is_empty() {
             return;
         }
@@ -241,8 +246,13 @@ impl State {
                     // The publisher is gone (it only ends after us unless it failed): drop.
                     break;
                 }
-                self.e.wake_pub.notify();
-                idle.backoff();
+                match room.as_deref_mut() {
+                    Some(room) => room(),
+                    None => {
+                        self.e.wake_pub.notify();
+                        idle.backoff();
+                    }
+                }
             } else {
                 idle.reset();
             }
@@ -301,34 +311,102 @@ impl State {
 /// Shortest interval between two metric publications made when the engine goes idle.
 const IDLE_METRICS: Duration = Duration::from_millis(1);
 
-/// Runs the engine until the gateway's producer is gone and the ring is drained.
-pub fn run(engine: Engine, mut rx: Consumer<Inbound>) -> EngineExit {
-    let last_seq = engine.journal.next_seq().saturating_sub(1);
-    let mut st = State {
-        e: engine,
-        out: Vec::with_capacity(1024),
-        staging: Vec::with_capacity(STAGING_FLUSH + 1024),
-        hist: new_histogram(),
-        counts: [0; 9],
-        last_seq,
-        since_snapshot: 0,
-        error: None,
-        t_prev: Instant::now(),
-        ahead: VecDeque::with_capacity(LOOKAHEAD + 1),
-    };
-    let mut idle = Idle::default();
-    let mut last_metrics = Instant::now();
-    loop {
+/// The engine's loop, one round at a time: [`run`] drives it on its own thread, the inline
+/// pipeline (`server::inline`) together with the gateway and the publisher.
+pub struct Looper {
+    st: State,
+    last_metrics: Instant,
+}
+
+impl Looper {
+    /// The loop over `engine`, before its first round.
+    pub fn new(engine: Engine) -> Looper {
+        let last_seq = engine.journal.next_seq().saturating_sub(1);
+        Looper {
+            st: State {
+                e: engine,
+                out: Vec::with_capacity(1024),
+                staging: Vec::with_capacity(STAGING_FLUSH + 1024),
+                hist: new_histogram(),
+                counts: [0; 9],
+                last_seq,
+                since_snapshot: 0,
+                error: None,
+                t_prev: Instant::now(),
+                ahead: VecDeque::with_capacity(LOOKAHEAD + 1),
+                deferred: false,
+            },
+            last_metrics: Instant::now(),
+        }
+    }
+
+    /// The inline pipeline's engine: pushes to the publisher ring only at the end of a round,
+    /// through the `room` callback of [`Looper::round`] and [`Looper::finish`].
+    pub fn inline(engine: Engine) -> Looper {
+        let mut lp = Looper::new(engine);
+        lp.st.deferred = true;
+        lp
+    }
+
+    /// Drains up to [`BATCH`] items from `rx`, journals and applies them, and pushes what the
+    /// venue produced to the publisher ring (calling `room` while it is full, if given).
+    /// Returns the number of items taken.
+    #[inline]
+    pub fn round(&mut self, rx: &mut Consumer<Inbound>, room: Option<&mut dyn FnMut()>) -> usize {
+        let st = &mut self.st;
         st.t_prev = Instant::now();
         let n = rx.drain(BATCH, |item| st.push(item));
         st.drain_ahead();
         if n > 0 {
-            st.flush();
-            idle.reset();
-            if last_metrics.elapsed() >= Duration::from_millis(50) {
+            st.flush(room);
+            if self.last_metrics.elapsed() >= Duration::from_millis(50) {
                 st.housekeeping(true);
-                last_metrics = Instant::now();
+                self.last_metrics = Instant::now();
             }
+        }
+        n
+    }
+
+    /// Idle-time work before a sleep: batch syncs, journal truncation, and the metrics at
+    /// most once per [`IDLE_METRICS`] (at 100,000 commands/s the engine sleeps between most
+    /// commands: publishing a whole-histogram merge before each of those sleeps would add that
+    /// work to every command).
+    pub fn before_sleep(&mut self) {
+        let publish = self.last_metrics.elapsed() >= IDLE_METRICS;
+        self.st.housekeeping(publish);
+        if publish {
+            self.last_metrics = Instant::now();
+        }
+    }
+
+    /// The engine's sleep announcement.
+    pub fn wake_self(&self) -> &Wake {
+        &self.st.e.wake_self
+    }
+
+    /// Final flush (`room` as in [`Looper::round`]) and metrics; hands back the venue and the
+    /// journal. Drops the producer of the publisher ring, which tells the publisher the output
+    /// is over.
+    pub fn finish(self, room: Option<&mut dyn FnMut()>) -> EngineExit {
+        let mut st = self.st;
+        st.flush(room);
+        st.housekeeping(true);
+        EngineExit {
+            last_seq: st.last_seq,
+            error: st.error,
+            venue: st.e.venue,
+            journal: st.e.journal,
+        }
+    }
+}
+
+/// Runs the engine until the gateway's producer is gone and the ring is drained.
+pub fn run(engine: Engine, mut rx: Consumer<Inbound>) -> EngineExit {
+    let mut lp = Looper::new(engine);
+    let mut idle = Idle::default();
+    loop {
+        if lp.round(&mut rx, None) > 0 {
+            idle.reset();
             continue;
         }
         if rx.is_producer_dropped() && rx.is_empty() {
@@ -337,30 +415,16 @@ pub fn run(engine: Engine, mut rx: Consumer<Inbound>) -> EngineExit {
         match idle.step() {
             Step::Spin => {}
             Step::Sleep => {
-                // At 100,000 commands/s the engine sleeps between most commands: publishing
-                // the metrics (a whole-histogram merge) before each of those sleeps would add
-                // that work to every command, so it happens at most once per `IDLE_METRICS`.
-                let publish = last_metrics.elapsed() >= IDLE_METRICS;
-                st.housekeeping(publish);
-                if publish {
-                    last_metrics = Instant::now();
-                }
-                st.e.wake_self.prepare();
+                lp.before_sleep();
+                lp.wake_self().prepare();
                 if rx.is_empty() && !rx.is_producer_dropped() {
                     std::thread::park_timeout(Duration::from_micros(500));
                 }
-                st.e.wake_self.done();
+                lp.wake_self().done();
             }
         }
     }
-    st.flush();
-    st.housekeeping(true);
-    EngineExit {
-        last_seq: st.last_seq,
-        error: st.error,
-        venue: st.e.venue,
-        journal: st.e.journal,
-    }
+    lp.finish(None)
 }
 
 /// The snapshot thread: for each job, makes the journal durable up to the job's record

@@ -118,6 +118,9 @@ struct State {
     open: usize,
     bytes_in: u64,
     malformed: u64,
+    /// Inline pipeline: the batch goes to the ring only at the end of a round, where the
+    /// caller can make room (the batch grows to the peak of one round meanwhile).
+    deferred: bool,
 }
 
 /// The `client_order_id` and `symbol_id` a malformed but delimited frame still shows.
@@ -149,13 +152,15 @@ impl State {
 
     fn push(&mut self, item: Inbound) {
         self.batch.push(item);
-        if self.batch.len() >= BATCH {
-            self.flush();
+        if self.batch.len() >= BATCH && !self.deferred {
+            self.flush(None);
         }
     }
 
-    /// Sends the batch to the engine, backing off while the ring is full.
-    fn flush(&mut self) {
+    /// Sends the batch to the engine. While the ring is full: `room` when given (the inline
+    /// pipeline runs the engine, the ring's consumer, on this thread), else a back-off while
+    /// the engine thread catches up.
+    fn flush(&mut self, mut room: Option<&mut dyn FnMut()>) {
         if self.batch.is_empty() {
             return;
         }
@@ -166,8 +171,13 @@ impl State {
                 if self.g.tx.is_consumer_dropped() {
                     break;
                 }
-                self.g.wake_engine.notify();
-                idle.backoff();
+                match room.as_deref_mut() {
+                    Some(room) => room(),
+                    None => {
+                        self.g.wake_engine.notify();
+                        idle.backoff();
+                    }
+                }
             } else {
                 idle.reset();
             }
@@ -407,46 +417,91 @@ impl State {
     }
 }
 
-/// Runs the gateway until the server stops; then closes every connection (injecting
-/// `Disconnect`s) and drops its producer, which tells the engine the input is over.
-pub fn run(g: Gateway) {
-    let mut st = State {
-        next_session: g.cfg.first_session,
-        last_ts: g.cfg.ts_floor,
-        g,
-        conns: Vec::new(),
-        free: Vec::new(),
-        again: Vec::new(),
-        batch: Vec::with_capacity(BATCH),
-        open: 0,
-        bytes_in: 0,
-        malformed: 0,
-    };
-    let mut events = Events::with_capacity(1024);
-    let mut last_idle_check = Instant::now();
-    let mut accept_retry = false;
-    loop {
-        let timeout = if st.again.is_empty() && !accept_retry {
-            Duration::from_millis(10)
-        } else {
+/// The gateway's event loop, one round at a time: [`run`] drives it on its own thread, the
+/// inline pipeline (`server::inline`) together with the engine and the publisher.
+pub struct Looper {
+    st: State,
+    events: Events,
+    last_idle_check: Instant,
+    accept_retry: bool,
+}
+
+impl Looper {
+    /// The loop over `g`, before its first round.
+    pub fn new(g: Gateway) -> Looper {
+        Looper {
+            st: State {
+                next_session: g.cfg.first_session,
+                last_ts: g.cfg.ts_floor,
+                g,
+                conns: Vec::new(),
+                free: Vec::new(),
+                again: Vec::new(),
+                batch: Vec::with_capacity(BATCH),
+                open: 0,
+                bytes_in: 0,
+                malformed: 0,
+                deferred: false,
+            },
+            events: Events::with_capacity(1024),
+            last_idle_check: Instant::now(),
+            accept_retry: false,
+        }
+    }
+
+    /// The inline pipeline's gateway: pushes to the engine ring only at the end of a round,
+    /// through the `room` callback of [`Looper::round`] and [`Looper::finish`].
+    pub fn inline(g: Gateway) -> Looper {
+        let mut lp = Looper::new(g);
+        lp.st.deferred = true;
+        lp
+    }
+
+    /// True when reads are pending that a zero-timeout round should take (a connection that
+    /// had more to read, an accept to retry).
+    pub fn has_pending(&self) -> bool {
+        !self.st.again.is_empty() || self.accept_retry
+    }
+
+    /// The gateway's `Poll` (the inline pipeline registers the publisher's poll in it).
+    pub fn poll(&self) -> &Poll {
+        &self.st.g.poll
+    }
+
+    /// One round: wait up to `timeout` for socket events (zero when reads are pending),
+    /// read and decode, push the batch to the engine (calling `room` while its ring is full,
+    /// if given). Events of tokens from [`FOREIGN`] on (never used by the gateway) go to
+    /// `foreign`. Returns the bytes read.
+    pub fn round(
+        &mut self,
+        timeout: Duration,
+        mut foreign: impl FnMut(Token),
+        room: Option<&mut dyn FnMut()>,
+    ) -> u64 {
+        let st = &mut self.st;
+        let timeout = if self.accept_retry || !st.again.is_empty() {
             Duration::ZERO
+        } else {
+            timeout
         };
-        if let Err(e) = st.g.poll.poll(&mut events, Some(timeout)) {
+        if let Err(e) = st.g.poll.poll(&mut self.events, Some(timeout)) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 st.g.log
                     .error("poll_failed", &[("error", Val::S(&e.to_string()))]);
                 st.g.shared.fail();
             }
         }
-        if std::mem::take(&mut accept_retry) {
+        let before = st.bytes_in;
+        if std::mem::take(&mut self.accept_retry) {
             st.accept();
         }
-        for ev in &events {
+        for ev in &self.events {
             match ev.token() {
                 LISTENER => {
                     st.accept();
                 }
                 WAKER => {}
+                Token(t) if t >= FOREIGN.0 => foreign(ev.token()),
                 Token(t) => st.read(t - FIRST_CONN),
             }
         }
@@ -454,25 +509,50 @@ pub fn run(g: Gateway) {
         for idx in again {
             st.read(idx);
         }
-        st.flush();
+        if self.last_idle_check.elapsed() >= Duration::from_millis(50) {
+            st.idle_check();
+            self.last_idle_check = Instant::now();
+            self.accept_retry = true;
+        }
+        st.flush(room);
         st.g.metrics
             .tcp_bytes_in
             .store(st.bytes_in, Ordering::Relaxed);
         st.g.metrics
             .malformed_frames
             .store(st.malformed, Ordering::Relaxed);
-        if st.g.shared.stopping() {
+        st.bytes_in - before
+    }
+
+    /// True once the server is stopping (or failed): time for [`Looper::finish`].
+    pub fn stopping(&self) -> bool {
+        self.st.g.shared.stopping()
+    }
+
+    /// Stops accepting, closes every connection (injecting `Disconnect`s; `room` as in
+    /// [`Looper::round`]) and drops the producer, which tells the engine the input is over.
+    pub fn finish(mut self, room: Option<&mut dyn FnMut()>) {
+        let st = &mut self.st;
+        let _ = st.g.poll.registry().deregister(&mut st.g.listener);
+        for idx in 0..st.conns.len() {
+            st.close(idx, "shutdown");
+        }
+        st.flush(room);
+    }
+}
+
+/// First token the gateway leaves to others (the inline pipeline's publisher poll).
+pub const FOREIGN: Token = Token(usize::MAX / 2);
+
+/// Runs the gateway until the server stops; then closes every connection (injecting
+/// `Disconnect`s) and drops its producer, which tells the engine the input is over.
+pub fn run(g: Gateway) {
+    let mut lp = Looper::new(g);
+    loop {
+        lp.round(Duration::from_millis(10), |_| {}, None);
+        if lp.stopping() {
             break;
         }
-        if last_idle_check.elapsed() >= Duration::from_millis(50) {
-            st.idle_check();
-            last_idle_check = Instant::now();
-            accept_retry = true;
-        }
     }
-    let _ = st.g.poll.registry().deregister(&mut st.g.listener);
-    for idx in 0..st.conns.len() {
-        st.close(idx, "shutdown");
-    }
-    st.flush();
+    lp.finish(None);
 }

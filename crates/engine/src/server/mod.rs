@@ -1,5 +1,6 @@
 //! `server`: the venue on the wire. [`Server::start`] recovers the venue from its journal,
-//! then runs it on five threads until [`Server::stop`]:
+//! then runs it on five threads until [`Server::stop`] (with `pipeline.mode = "inline"`, one
+//! thread runs gateway, engine and publisher in turn over the same rings: [`inline`]):
 //!
 //! ```text
 //!  clients ──TCP──> gateway ──ring──> engine ──ring──> publisher ──TCP──> clients
@@ -39,10 +40,11 @@
 //!
 //! ## Threads and waiting
 //!
-//! See [`wait`]: consumers spin briefly (`wait::SPIN_BUDGET`), then sleep (the engine parks, the publisher
-//! and the gateway block in `epoll_wait`) with producers waking them only when they announced
-//! a sleep. With two cores shared with client processes no thread spins for more than a few
-//! microseconds without work.
+//! See [`wait`]: consumers spin briefly (`wait::SPIN_BUDGET`), then sleep (the engine parks,
+//! the publisher and the gateway block in `epoll_wait`) with producers waking them only when
+//! they announced a sleep. With two cores shared with client processes no thread spins for
+//! more than a few microseconds without work. Each command on a quiet venue still wakes three
+//! threads in turn; the inline pipeline ([`inline`]) wakes one.
 //!
 //! ## Cost
 //!
@@ -54,6 +56,7 @@
 
 pub mod engine;
 pub mod gateway;
+pub mod inline;
 pub mod log;
 pub mod metrics;
 pub mod publisher;
@@ -70,7 +73,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
-use crate::config::{Config, ConfigError, FeedMode, FsyncMode};
+use crate::config::{Config, ConfigError, FeedMode, FsyncMode, PipelineMode};
 use crate::journal::{JournalError, SnapshotStore};
 use crate::ring::{self, RingError};
 use crate::venue::{Command, Outbound, Venue, VenueError};
@@ -252,9 +255,12 @@ pub struct StopSummary {
 }
 
 struct Threads {
-    gateway: JoinHandle<()>,
+    /// `None` in the inline pipeline (the engine's thread runs the gateway).
+    gateway: Option<JoinHandle<()>>,
+    /// The engine's thread (in the inline pipeline, the one pipeline thread).
     engine: JoinHandle<EngineExit>,
-    publisher: JoinHandle<()>,
+    /// `None` in the inline pipeline (the engine's thread runs the publisher).
+    publisher: Option<JoinHandle<()>>,
     snapshot: JoinHandle<()>,
     metrics: JoinHandle<()>,
     metrics_stop: Arc<AtomicBool>,
@@ -530,22 +536,11 @@ impl Server {
             },
             log,
         };
-        let engine = spawn("tc-engine", move || {
-            eng.wake_self.register_current();
-            engine::run(eng, in_rx)
-        })?;
-        let publisher = {
-            let m = Arc::clone(&metrics);
-            let w = Arc::clone(&wake_pub);
-            spawn("tc-publisher", move || {
-                publisher::run(publisher, out_rx, pub_poll, w, gate, m);
-            })?
-        };
         let gw = gateway::Gateway {
             poll: gw_poll,
             listener,
             tx: in_tx,
-            wake_engine,
+            wake_engine: Arc::clone(&wake_engine),
             shared: Arc::clone(&shared),
             metrics: Arc::clone(&metrics),
             log,
@@ -557,7 +552,34 @@ impl Server {
                 max_connections: s.max_sessions as usize + 64,
             },
         };
-        let gateway = spawn("tc-gateway", move || gateway::run(gw))?;
+        let (gateway, engine, publisher) = match config.pipeline.mode {
+            PipelineMode::Threads => {
+                let engine = spawn("tc-engine", move || {
+                    eng.wake_self.register_current();
+                    engine::run(eng, in_rx)
+                })?;
+                let publisher = {
+                    let m = Arc::clone(&metrics);
+                    let w = Arc::clone(&wake_pub);
+                    spawn("tc-publisher", move || {
+                        publisher::run(publisher, out_rx, pub_poll, w, gate, m);
+                    })?
+                };
+                let gateway = spawn("tc-gateway", move || gateway::run(gw))?;
+                (Some(gateway), engine, Some(publisher))
+            }
+            PipelineMode::Inline => {
+                let pipeline = inline::Inline::new(
+                    gateway::Looper::inline(gw),
+                    engine::Looper::inline(eng),
+                    publisher::Looper::new(publisher, pub_poll, gate, Arc::clone(&metrics)),
+                    in_rx,
+                    out_rx,
+                    Arc::clone(&wake_pub),
+                )?;
+                (None, spawn("tc-venue", move || pipeline.run())?, None)
+            }
+        };
         let metrics_stop = Arc::new(AtomicBool::new(false));
         let metrics_thread = {
             let (m, stop) = (Arc::clone(&metrics), Arc::clone(&metrics_stop));
@@ -650,9 +672,13 @@ impl Server {
         };
         self.shared.stop();
         let joined = |what: &str| ServerError::Recovery(format!("the {what} thread panicked"));
-        t.gateway.join().map_err(|_| joined("gateway"))?;
+        if let Some(g) = t.gateway {
+            g.join().map_err(|_| joined("gateway"))?;
+        }
         let exit = t.engine.join().map_err(|_| joined("engine"))?;
-        t.publisher.join().map_err(|_| joined("publisher"))?;
+        if let Some(p) = t.publisher {
+            p.join().map_err(|_| joined("publisher"))?;
+        }
         t.snapshot.join().map_err(|_| joined("snapshot"))?;
         let EngineExit {
             venue,

@@ -737,31 +737,49 @@ pub enum Gate {
     Durable(Box<dyn Fn() -> u64 + Send>),
 }
 
-/// Runs the publisher until the engine's producer is gone and everything is sent.
-pub fn run(
-    mut p: Publisher,
-    mut rx: Consumer<Outgoing>,
-    mut poll: Poll,
-    wake_self: Arc<Wake>,
+/// The publisher's loop, one round at a time: [`run`] drives it on its own thread, the inline
+/// pipeline (`server::inline`) together with the gateway and the engine.
+pub struct Looper {
+    p: Publisher,
+    poll: Poll,
+    events: Events,
+    held: VecDeque<Outgoing>,
     gate: Gate,
     metrics: Arc<Metrics>,
-) {
-    let mut events = Events::with_capacity(256);
-    let mut held: VecDeque<Outgoing> = VecDeque::with_capacity(4096);
-    let mut idle = Idle::default();
-    let mut last_tick = Instant::now();
-    loop {
+    last_tick: Instant,
+}
+
+impl Looper {
+    /// The loop over `p`, whose sockets are registered in `poll`, before its first round.
+    pub fn new(p: Publisher, poll: Poll, gate: Gate, metrics: Arc<Metrics>) -> Looper {
+        Looper {
+            p,
+            poll,
+            events: Events::with_capacity(256),
+            held: VecDeque::with_capacity(4096),
+            gate,
+            metrics,
+            last_tick: Instant::now(),
+        }
+    }
+
+    /// Takes what the engine produced, releases what is durable (all of it unless
+    /// `fsync = always`), writes to the sockets and runs the timers. Returns true if it took
+    /// or released anything.
+    pub fn round(&mut self, rx: &mut Consumer<Outgoing>) -> bool {
+        let held = &mut self.held;
+        let p = &mut self.p;
         let room = HELD_MAX.saturating_sub(held.len()).min(BATCH);
         let got = rx.drain(room, |it| held.push_back(it));
         p.now = Instant::now();
-        let durable = match &gate {
+        let durable = match &self.gate {
             Gate::Open => u64::MAX,
             Gate::Durable(f) => f(),
         };
         let mut released = 0;
         while held.front().is_some_and(|it| it.jseq <= durable) {
             if let Some(it) = held.pop_front() {
-                p.handle(it.item, &poll);
+                p.handle(it.item, &self.poll);
                 released += 1;
             }
         }
@@ -770,60 +788,107 @@ pub fn run(
             p.flush_conns();
         }
         let now = Instant::now();
-        if now.duration_since(last_tick) >= TICK {
+        if now.duration_since(self.last_tick) >= TICK {
             p.timers(now);
             p.flush_conns();
-            p.publish_metrics(&metrics);
-            last_tick = now;
+            p.publish_metrics(&self.metrics);
+            self.last_tick = now;
         }
-        if got > 0 || released > 0 {
-            idle.reset();
-            continue;
+        got > 0 || released > 0
+    }
+
+    /// True when nothing is left: no item held back, nothing in `rx`.
+    pub fn drained(&self, rx: &Consumer<Outgoing>) -> bool {
+        rx.is_empty() && self.held.is_empty()
+    }
+
+    /// How long a sleep may last: items held back for durability are looked at again soon.
+    pub fn max_sleep(&self) -> Duration {
+        if self.held.is_empty() {
+            TICK
+        } else {
+            Duration::from_micros(100)
         }
-        if rx.is_producer_dropped() && rx.is_empty() && held.is_empty() {
-            break;
-        }
-        if idle.step() == Step::Sleep {
-            let timeout = if held.is_empty() {
-                TICK
-            } else {
-                Duration::from_micros(100)
-            };
-            wake_self.prepare();
-            if rx.is_empty() {
-                let _ = poll.poll(&mut events, Some(timeout));
-            }
-            wake_self.done();
-            for ev in &events {
-                if ev.token() != WAKER_TOKEN {
-                    let s = ev.token().0 as u64;
-                    if let Some(c) = p.conns.get_mut(&s) {
-                        if !c.dirty && c.sent < c.out.len() {
-                            c.dirty = true;
-                            p.dirty.push(s);
-                        }
+    }
+
+    /// The publisher's `Poll` (socket writability and its waker).
+    pub fn poll(&self) -> &Poll {
+        &self.poll
+    }
+
+    /// Waits up to `timeout` for the publisher's own events (writable sockets, the waker),
+    /// then writes to the sockets that can take more.
+    pub fn wait(&mut self, timeout: Duration) {
+        let _ = self.poll.poll(&mut self.events, Some(timeout));
+        for ev in &self.events {
+            if ev.token() != WAKER_TOKEN {
+                let s = ev.token().0 as u64;
+                if let Some(c) = self.p.conns.get_mut(&s) {
+                    if !c.dirty && c.sent < c.out.len() {
+                        c.dirty = true;
+                        self.p.dirty.push(s);
                     }
                 }
             }
-            events.clear();
-            p.flush_conns();
         }
+        self.events.clear();
+        self.p.flush_conns();
     }
-    // Shutdown: send what is queued (bounded), then close every connection.
-    p.flush_feeds();
-    let deadline = Instant::now() + Duration::from_millis(300);
+
+    /// Shutdown: sends what is queued (bounded), then closes every connection.
+    pub fn finish(mut self) {
+        let p = &mut self.p;
+        p.flush_feeds();
+        let deadline = Instant::now() + Duration::from_millis(300);
+        loop {
+            p.flush_conns();
+            if p.dirty.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            let _ = self
+                .poll
+                .poll(&mut self.events, Some(Duration::from_millis(5)));
+        }
+        let sessions: Vec<u64> = p.conns.keys().copied().collect();
+        for s in sessions {
+            p.kill(s, "closed");
+        }
+        p.publish_metrics(&self.metrics);
+    }
+}
+
+/// Runs the publisher until the engine's producer is gone and everything is sent.
+pub fn run(
+    p: Publisher,
+    mut rx: Consumer<Outgoing>,
+    poll: Poll,
+    wake_self: Arc<Wake>,
+    gate: Gate,
+    metrics: Arc<Metrics>,
+) {
+    let mut lp = Looper::new(p, poll, gate, metrics);
+    let mut idle = Idle::default();
     loop {
-        p.flush_conns();
-        if p.dirty.is_empty() || Instant::now() >= deadline {
+        if lp.round(&mut rx) {
+            idle.reset();
+            continue;
+        }
+        if rx.is_producer_dropped() && lp.drained(&rx) {
             break;
         }
-        let _ = poll.poll(&mut events, Some(Duration::from_millis(5)));
+        if idle.step() == Step::Sleep {
+            let timeout = lp.max_sleep();
+            wake_self.prepare();
+            let timeout = if rx.is_empty() {
+                timeout
+            } else {
+                Duration::ZERO
+            };
+            lp.wait(timeout);
+            wake_self.done();
+        }
     }
-    let sessions: Vec<u64> = p.conns.keys().copied().collect();
-    for s in sessions {
-        p.kill(s, "closed");
-    }
-    p.publish_metrics(&metrics);
+    lp.finish();
 }
 
 #[cfg(test)]
