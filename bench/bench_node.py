@@ -270,7 +270,7 @@ def _patch(obj: object, name: str, fn: Callable[..., Any]) -> None:
 def _probes(node: Node) -> dict[str, Any]:
     """Wrap the stages of ``node`` with perf_counter_ns probes; returns the accumulators."""
     pc = time.perf_counter_ns
-    acc: dict[str, Any] = {"source": 0, "strategy": 0, "broker": 0, "loop": 0, "events": 0}
+    acc: dict[str, Any] = {"source": 0, "strategy": 0, "broker": 0}
     src = node.source
     assert isinstance(src, RecordedNodeSource)
     for core in src.cores:
@@ -315,15 +315,6 @@ def _probes(node: Node) -> dict[str, Any]:
 
     _patch(broker, "on_book", timed_b_book)
     _patch(broker, "on_trade", timed_b_trade)
-    handle = node._on_market_event
-
-    def timed_event(ev: Any) -> None:
-        t = pc()
-        handle(ev)
-        acc["loop"] += pc() - t
-        acc["events"] += 1
-
-    _patch(node, "_on_market_event", timed_event)
     return acc
 
 

@@ -341,3 +341,66 @@ def test_recorded_source_final_books_equal_an_independent_rebuild(day: str) -> N
     assert src.stats.depth_applied == {"2021-08-14": 528, "2021-10-12": 172}[day]
     # NKNUSDT's snapshot holds 68 legacy levels off today's grid (see sync.py).
     assert src.stats.off_grid_levels == {"2021-08-14": 0, "2021-10-12": 68}[day]
+
+
+def _install(bids: Any, asks: Any) -> tuple[FeedCore, object]:
+    core = FeedCore(INST)
+    core.on_message(diff(5, 9), 1)
+    core.snapshots_wanted()
+    return core, core.on_snapshot(SYM, snapshot(10, bids, asks), 2)
+
+
+def _model(levels: Any) -> dict[int, int]:
+    """The book side a snapshot means, level by level as listed (a repeat overrides, 0 removes)."""
+    out: dict[int, int] = {}
+    for p, q in levels:
+        price, qty = Decimal(p) / Decimal("0.01"), Decimal(q) / Decimal("0.001")
+        if price != price.to_integral_value() or qty != qty.to_integral_value():
+            continue  # off the grid: left out
+        if qty == 0:
+            out.pop(int(price), None)
+        else:
+            out[int(price)] = int(qty)
+    return out
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["deep", "repeated price", "zero qty", "off grid", "repeat after off grid"],
+)
+def test_snapshot_install_equals_the_levels_applied_as_listed(case: str) -> None:
+    # Best first, as Binance lists them (the install applies them worst first when that gives
+    # the same book, see BookSync._replace): 3,000 levels a side.
+    bids = [[f"{100 - i * 0.01:.2f}", f"{1 + i % 7}.000"] for i in range(3000)]
+    asks = [[f"{101 + i * 0.01:.2f}", f"{2 + i % 5}.000"] for i in range(3000)]
+    if case == "repeated price":
+        bids.insert(5, [bids[2][0], "9.5"])  # listed later: this quantity stands
+        asks.append([asks[0][0], "0.25"])
+    elif case == "zero qty":
+        bids.insert(3, [bids[1][0], "0"])  # removes the level listed before it
+        asks.insert(0, ["150.00", "0"])  # nothing to remove
+    elif case == "off grid":
+        bids.insert(4, ["99.995", "1"])
+        asks.append(["101.50", "0.0005"])
+    elif case == "repeat after off grid":
+        bids.insert(4, [bids[0][0], "0.0005"])  # off the lot grid: skipped, the first stands
+        bids.append([bids[1][0], "3"])
+    core, event = _install(bids, asks)
+    assert isinstance(event, BookUpdate) and event.update_id == 10
+    book = core.books[SYM].book
+    want_b, want_a = _model(bids), _model(asks)
+    got_b, got_a = book.depth(10_000)
+    assert got_b == sorted(want_b.items(), reverse=True)
+    assert got_a == sorted(want_a.items())
+    assert core.stats.off_grid_levels == (2 if case == "off grid" else int(case.endswith("grid")))
+
+
+def test_bad_snapshot_level_is_named_as_listed(caplog: pytest.LogCaptureFixture) -> None:
+    bids = [[f"{100 - i * 0.01:.2f}", "1"] for i in range(50)]
+    bids[3] = ["abc", "1"]
+    bids[40] = ["98.00", "x"]
+    core, event = _install(bids, [["101.00", "1"]])
+    # The first bad level in the exchange's order is the one named, and the book stays empty.
+    assert isinstance(event, Resync) and "bad snapshot" in event.reason
+    assert "bids[3]" in event.reason and "bids[40]" not in event.reason
+    assert len(core.books[SYM].book) == 0

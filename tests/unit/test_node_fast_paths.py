@@ -35,6 +35,7 @@ from tradecore.marketdata.sync import BookSync, SyncState
 from tradecore.node.node import Node
 from tradecore.risk import AccountLimits, RiskEngine, RiskEvent, RiskEventKind, RiskLimits
 from tradecore.risk.testing import InMemoryRiskState
+from tradecore.store.sqlite import OP_STRATEGY_STATE
 
 BTC = Instrument("BTCUSDT", tick_size="0.01", lot_size="0.001")
 ETH = Instrument("ETHUSDT", tick_size="0.1", lot_size="0.01")
@@ -298,3 +299,39 @@ def test_node_loss_limit_trips_after_fills_and_again_after_a_reset(tmp_path: Pat
     assert not node.risk.is_tripped(1)
     node._risk_timer(0)
     assert node.risk.is_tripped(1) and trips == ["MAX_DAILY_LOSS", "MAX_DAILY_LOSS"]
+
+
+def test_state_timer_stores_a_flat_state_again_only_when_it_changed(tmp_path: Path) -> None:
+    # The state timer skips a flat state equal to the last one stored: same keys in the same
+    # order, equal values of the same types. 1, 1.0 and True are equal but differ in type (the
+    # JSON differs), so each is stored; a nested state is always stored (changed in place?).
+    node = Node.from_file(_node_config(tmp_path), watch_config=False, max_events=1)
+    node.run()
+    strat = node.slots[0].strategy
+    nested: dict[str, object] = {"a": [1]}
+    states: list[dict[str, object]] = [
+        {"a": 1, "b": "x"},
+        {"a": 1, "b": "x"},  # same: skipped
+        {"a": 1.0, "b": "x"},  # equal value, other type: stored
+        {"a": True, "b": "x"},  # again
+        {"a": True, "b": "x"},  # same: skipped
+        {"b": "x", "a": True},  # other key order: stored
+        {"b": "x", "a": True, "c": None},  # one more key: stored
+        {"b": "x", "a": True, "c": None},  # same: skipped
+        nested,
+        nested,  # nested: stored every time
+    ]
+    stored: list[object] = []
+    put = node.store.put
+
+    def spy(*ops: object) -> None:
+        stored.extend(json.loads(op[1][1]) for op in ops if op[0] == OP_STRATEGY_STATE)  # type: ignore[index]
+        put(*ops)  # type: ignore[arg-type]
+
+    node.store.put = spy  # type: ignore[method-assign]
+    for i, state in enumerate(states):
+        strat.state = lambda s=state: s  # type: ignore[method-assign]
+        node._save_state(1_000 + i)
+    want = [states[i] for i in (0, 2, 3, 5, 6, 8, 9)]
+    assert stored == [json.loads(json.dumps(s, sort_keys=True)) for s in want]
+    assert [type(s["a"]) for s in stored[:3]] == [int, float, bool]  # type: ignore[index]

@@ -83,6 +83,7 @@ from tradecore.execution import (
 )
 from tradecore.execution.types import (
     Fill,
+    Liquidity,
     Order,
     OrderEvent,
     OrderEventKind,
@@ -128,6 +129,9 @@ _monotonic_ns = time.monotonic_ns
 _LIMIT = OrderType.LIMIT
 _MARKET = OrderType.MARKET
 _IOC = TimeInForce.IOC
+_EV_REJECTED = OrderEventKind.REJECTED
+_ST_REJECTED = OrderStatus.REJECTED
+_LIQUIDITY_VALUE = {m: m.value for m in Liquidity}  # Enum.value is a descriptor (~100 ns)
 _SCALARS = frozenset((int, str, float, bool, type(None), Decimal))
 # Money arithmetic (the portfolio's rules): exact, any rounding is an error.
 _MONEY = DecimalContext(prec=60, traps=[InvalidOperation, Inexact, Overflow])
@@ -386,7 +390,7 @@ class Node:
         self._restored_positions = 0
         self._restored_orders = 0
         self._notes: list[str] = []
-        self._saved_states: dict[str, tuple[tuple[Any, type, Any], ...] | None] = {}
+        self._saved_states: dict[str, tuple[tuple[Any, ...], tuple[type, ...]] | None] = {}
         self.run_id = 0
 
         # The source first: it knows the instruments (exchangeInfo).
@@ -866,17 +870,18 @@ class Node:
         return self._last_recv
 
     def _on_market_event(self, ev: MarketEvent) -> None:
-        stats = self.stats
-        stats.messages += 1
+        self.stats.messages += 1
         self._last_recv = ev.recv_ns
         ec = self._event_clock
         if ec is not None:
+            ts = ev.ts_ns
             if not ec._now:
                 # The event clock starts at the first event: timers set before (on_start, the
                 # node's own) count from there.
-                self.timers.shift(ev.ts_ns)
+                self.timers.shift(ts)
                 self._timers_changed()
-            ec.advance(ev.ts_ns)
+            if ts > ec._now:  # EventClock.advance, inlined (never backwards)
+                ec._now = ts
         t = type(ev)
         sym = ev.symbol
         counts = self._counts_by_type.get(t)
@@ -884,7 +889,6 @@ class Node:
             counts = self._stats_messages.setdefault(t.__name__, {})
             self._counts_by_type[t] = counts
         counts[sym] = counts.get(sym, 0) + 1
-        routes = self._routes.get(sym, ())
         if t is BookUpdate:
             self._marks_dirty.add(sym)
             self._in_broker += 1
@@ -892,7 +896,7 @@ class Node:
                 self.broker.on_book(ev)  # type: ignore[arg-type]
             finally:
                 self._in_broker -= 1
-            for slot in routes:
+            for slot in self._routes.get(sym, ()):
                 # _call inlined for the hottest callback (one frame less per book update).
                 self._depth += 1
                 try:
@@ -901,24 +905,25 @@ class Node:
                     self._strategy_failed(slot, _ON_BOOK)
                 finally:
                     self._depth -= 1
+        elif t is Quote:
+            for slot in self._routes.get(sym, ()):
+                if slot.wants_quote:
+                    self._call(slot, _ON_QUOTE, ev)
         elif t is TradeTick:
             self._in_broker += 1
             try:
                 self.broker.on_trade(ev)  # type: ignore[arg-type]
             finally:
                 self._in_broker -= 1
-            for slot in routes:
+            for slot in self._routes.get(sym, ()):
                 if slot.wants_trade:
                     self._call(slot, _ON_TRADE, ev)
-        elif t is Quote:
-            for slot in routes:
-                if slot.wants_quote:
-                    self._call(slot, _ON_QUOTE, ev)
         elif t is Resync:
             assert isinstance(ev, Resync)
+            stats = self.stats
             stats.bump(stats.resyncs, (sym, ev.reason))
             log.warning("resync of %s: %s", sym, ev.reason)
-            for slot in routes:
+            for slot in self._routes.get(sym, ()):
                 self._call(slot, _ON_RESYNC, ev)
         # After the strategies have reacted (tick-to-trade comes first): deliveries, risk
         # re-evaluation, timers that fell due, and one store item with everything decided.
@@ -1130,7 +1135,7 @@ class Node:
         if order is not None:
             req = order.request
             self._dirty_orders[(req.account, req.client_order_id)] = order
-            if ev.kind is OrderEventKind.REJECTED and order.status is OrderStatus.REJECTED:
+            if ev.kind is _EV_REJECTED and order.status is _ST_REJECTED:
                 self.stats.bump(self.stats.rejects, ("broker", ev.reason or "UNKNOWN"))
                 self.risk.record_reject(ev.account, self.clock.now_ns(), ev.reason)
         if not self._depth and not self._in_broker:
@@ -1138,19 +1143,21 @@ class Node:
 
     def _on_fill(self, fill: Fill, order: Order) -> None:
         self.portfolio.on_fill(fill, order)
+        account = fill.account
+        symbol = fill.symbol
         fills = self.stats.fills
-        key = (fill.account, fill.symbol, fill.liquidity.value)
+        key = (account, symbol, _LIQUIDITY_VALUE[fill.liquidity])
         fills[key] = fills.get(key, 0) + 1
         self._batch.append(fill_op(fill, self.run_id))
-        self._dirty_positions.add((fill.account, fill.symbol))
-        held = self._held.get(fill.account)
+        self._dirty_positions.add((account, symbol))
+        held = self._held.get(account)
         if held is None:
-            held = self._held[fill.account] = set()
-        if fill.symbol not in held:
-            held.add(fill.symbol)
-            self._holders.setdefault(fill.symbol, set()).add(fill.account)
-        self._risk_dirty.add(fill.account)
-        slot = self._slots_by_account.get(fill.account)
+            held = self._held[account] = set()
+        if symbol not in held:
+            held.add(symbol)
+            self._holders.setdefault(symbol, set()).add(account)
+        self._risk_dirty.add(account)
+        slot = self._slots_by_account.get(account)
         if slot is not None:
             slot.fills += 1
             if slot.wants_fill:
@@ -1168,21 +1175,27 @@ class Node:
         state of every order and position they touched, so the stored positions always equal
         the stored fills and each stored order's fill quantity the sum of its stored fills.
         """
+        if not (self._batch or self._dirty_orders or self._dirty_positions):
+            return  # nothing decided since the last commit point (most timer ticks)
         ops = self._batch
         self._batch = []
         run = self.run_id
         for order in self._dirty_orders.values():
             ops.append(order_op(order, run))
         self._dirty_orders.clear()
-        if self._dirty_positions:
+        dirty = self._dirty_positions
+        if dirty:
             now = self.clock.now_ns()
-            dirty = self._dirty_positions
             pf = self.portfolio
-            for acc, sym in sorted(dirty):
+            # Sorted (accounts, then symbols), so the stored item does not depend on set order;
+            # a single position (the usual case: one fill since the last commit) needs no sort.
+            keys = sorted(dirty) if len(dirty) > 1 else list(dirty)
+            for acc, sym in keys:
                 rec = pf.record(acc, sym)
                 if rec is not None:
                     ops.append(position_op(_position_row(rec, now)))
-            for acc in sorted({a for a, _ in dirty}):
+            accounts = sorted({a for a, _ in keys}) if len(keys) > 1 else [keys[0][0]]
+            for acc in accounts:
                 ops.append(account_op(AccountRow(acc, pf.cash(acc), pf.initial_cash(acc), now)))
             dirty.clear()
         if ops:
@@ -1210,7 +1223,7 @@ class Node:
             ask = book.best_ask()
             if mark(sym, bid[0] if bid else None, ask[0] if ask else None):
                 moved.add(sym)
-        self._marks_dirty = set()
+        dirty.clear()
 
     def _evaluate_risk(self, accounts: Iterable[int] | None = None) -> None:
         """Refresh the cached equity (of ``accounts``, else of the accounts with a fill since
@@ -1287,20 +1300,24 @@ class Node:
         self._next_timer = due if due is not None else 1 << 62
 
     def _fire_timers(self, now: int) -> None:
-        ec = self._event_clock
         stamp = self._stamp
         self._stamp = 0  # orders from timers are not tick-to-trade
-
-        def run(timer: Timer, deadline: int) -> None:
-            if ec is not None:
-                ec.advance(deadline)
-            timer.callback(deadline)
-
-        self.timers.fire(now, run)
+        self.timers.fire(now, self._run_timer)
         self._stamp = stamp
         self._timers_changed()
-        self._drain()
-        self._commit()
+        # _drain and _commit, each called only when it has something to do (most ticks
+        # decide nothing: a risk evaluation that moves no limit, a state that did not change).
+        if self._pending or self._risk_dirty:
+            self._drain()
+        if self._batch or self._dirty_orders or self._dirty_positions:
+            self._commit()
+
+    def _run_timer(self, timer: Timer, deadline: int) -> None:
+        """Run one due timer at its deadline (the event clock moves there first)."""
+        ec = self._event_clock
+        if ec is not None and deadline > ec._now:  # EventClock.advance, inlined
+            ec._now = deadline
+        timer.callback(deadline)
 
     def _strategy_timer(self, slot: _StrategySlot, name: str, deadline: int) -> None:
         self._call(slot, _ON_TIMER, (name, deadline))
@@ -1318,13 +1335,16 @@ class Node:
             except Exception:
                 slot.ctx.logger.exception("strategy %s: state() failed", name)
                 continue
-            # A flat state (scalars only) equal to the one stored last time is not written
-            # again; anything nested is always written (it may have been changed in place).
+            # A flat state (scalars only) equal to the one stored last time (same keys in the
+            # same order, equal values of the same types) is not written again; anything
+            # nested is always written (it may have been changed in place).
             key = None
-            if type(state) is dict and all(type(v) in _SCALARS for v in state.values()):
-                key = tuple((k, type(v), v) for k, v in state.items())
-                if saved.get(name) == key:
-                    continue
+            if type(state) is dict:
+                types = tuple(map(type, state.values()))
+                if _SCALARS.issuperset(types):
+                    key = (tuple(state.items()), types)
+                    if saved.get(name) == key:
+                        continue
             saved[name] = key
             ops.append(strategy_state_op(name, state, now))
         ops.append(cursor_op(self.source.name, self.stats.messages, now))
