@@ -18,8 +18,8 @@
 //! engine ring), an engine round (journal append, apply, push the outputs to the publisher
 //! ring), a publisher round (release what is durable, write to the sockets and feeds, timers).
 //! A turn that did nothing escalates like the threads do ([`Idle`]): spin (zero-timeout polls)
-//! for the spin budget, then the engine's idle work (batch syncs, metrics) and a block in the
-//! gateway's `epoll_wait`. The publisher's `Poll` (writable sockets, its waker) is registered
+//! for `pipeline.spin_us` (default 4 µs), then the engine's idle work (batch syncs, metrics)
+//! and a block in the gateway's `epoll_wait`. The publisher's `Poll` (writable sockets, its waker) is registered
 //! in the gateway's, so a socket that can take more bytes, a durable-sequence advance under
 //! `fsync = always` or a shutdown wakes the blocked thread too. The block lasts at most 500 µs
 //! (the engine's batch-sync timer) or 100 µs while reports wait for durability.
@@ -57,10 +57,12 @@ pub struct Inline {
     in_rx: Consumer<Inbound>,
     out_rx: Consumer<Outgoing>,
     wake_pub: Arc<Wake>,
+    spin: Duration,
 }
 
 impl Inline {
-    /// Joins the three stages: registers the publisher's poll in the gateway's.
+    /// Joins the three stages: registers the publisher's poll in the gateway's. An idle
+    /// thread polls for `spin` before it blocks (`pipeline.spin_us`).
     pub fn new(
         gw: gateway::Looper,
         eng: engine::Looper,
@@ -68,6 +70,7 @@ impl Inline {
         in_rx: Consumer<Inbound>,
         out_rx: Consumer<Outgoing>,
         wake_pub: Arc<Wake>,
+        spin: Duration,
     ) -> Result<Inline, ServerError> {
         let fd = pb.poll().as_raw_fd();
         gw.poll()
@@ -84,6 +87,7 @@ impl Inline {
             in_rx,
             out_rx,
             wake_pub,
+            spin,
         })
     }
 
@@ -96,8 +100,9 @@ impl Inline {
             mut in_rx,
             mut out_rx,
             wake_pub,
+            spin,
         } = self;
-        let mut idle = Idle::default();
+        let mut idle = Idle::with_budget(spin);
         let mut timeout = Duration::ZERO;
         let mut pub_events = false;
         loop {

@@ -576,6 +576,7 @@ impl Server {
                     in_rx,
                     out_rx,
                     Arc::clone(&wake_pub),
+                    Duration::from_micros(u64::from(config.pipeline.spin_us)),
                 )?;
                 (None, spawn("tc-venue", move || pipeline.run())?, None)
             }

@@ -65,13 +65,30 @@ pub enum Step {
 }
 
 /// The escalation counter of one waiting thread (see the module doc).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Idle {
     /// When the current idle stretch began (`None`: work was just found).
     since: Option<Instant>,
+    /// How long to spin before sleeping.
+    budget: Duration,
+}
+
+impl Default for Idle {
+    fn default() -> Self {
+        Idle::with_budget(SPIN_BUDGET)
+    }
 }
 
 impl Idle {
+    /// Spins for `budget` of each idle stretch before sleeping (the inline pipeline's
+    /// `pipeline.spin_us`; [`SPIN_BUDGET`] otherwise).
+    pub fn with_budget(budget: Duration) -> Idle {
+        Idle {
+            since: None,
+            budget,
+        }
+    }
+
     /// Work was found: start over at spinning.
     #[inline]
     pub fn reset(&mut self) {
@@ -83,7 +100,7 @@ impl Idle {
     pub fn step(&mut self) -> Step {
         let now = Instant::now();
         let since = *self.since.get_or_insert(now);
-        if now.saturating_duration_since(since) < SPIN_BUDGET {
+        if now.saturating_duration_since(since) < self.budget {
             for _ in 0..SPIN_BURST {
                 std::hint::spin_loop();
             }
