@@ -308,6 +308,17 @@ class L2Book:
         (otherwise :class:`~tradecore.marketdata.errors.FeedFormatError`).
         """
 
+    def apply_depth_at(
+        self, text: str, bids_at: int, asks_at: int, skip_off_grid: bool = False
+    ) -> int:
+        """:meth:`apply_depth_json` without scanning the message again: ``bids_at`` and
+        ``asks_at`` are the byte offsets of its ``b`` and ``a`` arrays, the last two items of
+        the tuple :func:`binance_scan` returned for this very ``text``. Same results and errors
+        as :meth:`apply_depth_json`. Other offsets read whatever ``[["p","q"], ...]`` array
+        starts there or raise :class:`~tradecore.marketdata.errors.FeedFormatError`; never a
+        half-applied message.
+        """
+
     def replace_decimal(
         self,
         bids: Iterable[Sequence[str]],
@@ -315,7 +326,9 @@ class L2Book:
         skip_off_grid: bool = False,
     ) -> int:
         """Replace the whole book with a snapshot's decimal levels; all or nothing, like
-        :meth:`apply_decimal`."""
+        :meth:`apply_decimal`. The same book as clearing it and applying the levels one by one
+        in the order listed (the last level listed at a price wins, a zero quantity removes),
+        built with one sort per side: O(n log n) in whatever order the levels come."""
 
     def price_to_ticks(self, price: str) -> int:
         """A decimal price string in ticks of this book's grid, exactly (errors as in
@@ -332,6 +345,18 @@ class L2Book:
 
     def depth(self, n: int = 10) -> tuple[list[_LevelPair], list[_LevelPair]]:
         """``(bids, asks)``: up to ``n`` levels a side, best first, as (price, qty)."""
+
+    def top_stats(
+        self, weights: tuple[float, ...] | list[float]
+    ) -> tuple[int, int, int, int, int, int, float, float] | None:
+        """The touch and the top-N sums in one call, for ``BookFeatures.update``.
+
+        ``(bid, bid_qty, ask, ask_qty, sum_bid, sum_ask, weighted_bid, weighted_ask)`` over the
+        best ``k = len(weights)`` levels of each side (fewer where a side has fewer): exact int
+        sums of the quantities, and ``weights[i] * qty_i`` added best first from 0.0 as floats,
+        bit for bit the same as that Python loop over ``depth(k)``. None when ``weights`` or a
+        side is empty. ``weights`` must hold floats (``TypeError`` otherwise).
+        """
 
     def qty_at(self, side: _SideArg, price: int) -> int:
         """Quantity at ``price`` on ``side``; 0 when there is no level."""
@@ -351,11 +376,13 @@ class L2Book:
 def binance_scan(text: str) -> tuple[Any, ...] | None:
     """The fast path's reading of one Binance combined-stream message, without ``json.loads``.
 
-    Returns ``(1, symbol, E, U, u)`` for a depth diff, ``(2, symbol, aggId, p, q, T, m)`` for an
-    aggTrade, ``(3, symbol, u, b, B, a, A)`` for a bookTicker (decimal fields as the original
-    strings), ``(0, stream)`` for any other stream; or ``None`` when the message is not one it
-    reads with certainty (malformed JSON, escapes in strings, a float or negative id, a depth
-    level that is not a pair of plain strings, ...): the caller then uses ``json.loads``.
+    Returns ``(1, symbol, E, U, u, bids_at, asks_at)`` for a depth diff (the last two: UTF-8
+    byte offsets of the ``b`` and ``a`` arrays in ``text``, for :meth:`L2Book.apply_depth_at`),
+    ``(2, symbol, aggId, p, q, T, m)`` for an aggTrade, ``(3, symbol, u, b, B, a, A)`` for a
+    bookTicker (decimal fields as the original strings), ``(0, stream)`` for any other stream;
+    or ``None`` when the message is not one it reads with certainty (malformed JSON, escapes in
+    strings, a float or negative id, a depth level that is not a pair of plain strings, ...):
+    the caller then uses ``json.loads``.
     Repeated keys: the last one wins, as in ``json``.
     """
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tradecore._core import binance_scan
+from tradecore._core import L2Book, binance_scan
+from tradecore.marketdata.errors import FeedFormatError
 from tradecore.marketdata.events import BookUpdate, MarketEvent
 from tradecore.marketdata.recorder import Recording, load_cryptofeed
 from tradecore.marketdata.replay import RecordedSource
@@ -175,3 +177,67 @@ def test_edited_messages_give_the_same_result_on_both_paths(day: str, seed: int,
             json.loads(edited)  # the fast path never reads what json rejects
         out.insert(rng.randrange(len(out) + 1), edited)
     check(fast, slow, out)
+
+
+def _apply_outcome(book: L2Book, call: Callable[[], int]) -> tuple[object, object]:
+    """What one apply call did: its result or its error (type and message), and the book."""
+    try:
+        out: object = call()
+    except Exception as e:  # compared, not swallowed: both calls must agree
+        out = (type(e), str(e))
+    return out, book.depth(100_000)
+
+
+@pytest.mark.parametrize("day", list(RECORDINGS))
+def test_apply_at_the_scanned_offsets_equals_apply_depth_json(day: str) -> None:
+    # The single-scan path (offsets from binance_scan) against the rescanning call, message by
+    # message on twin books: same skipped count, same error, same book. Real traffic, then
+    # edits that keep the message readable by the scanner (off-grid and bad values included).
+    rec = RECORDINGS[day]
+    rng = random.Random(day)
+    inst = RecordedSource(rec).core.instruments
+    texts = [t for t in replayed(rec) if '"depthUpdate"' in t]
+    edited = []
+    for text in texts[:300]:
+        edited.append(text.replace('0","', '5","', 1))  # off the tick grid
+        edited.append(text.replace('"]', 'x"]', 1))  # not a decimal
+        edited.append(edit(text, rng.choice(["replace", "insert", "space", "repeat"]), rng))
+    seen = 0
+    for text in texts + edited:
+        head = binance_scan(text)
+        if head is None or head[0] != 1 or head[1] not in inst:
+            continue
+        b_at, a_at = head[5], head[6]
+        raw = text.encode()  # offsets count UTF-8 bytes
+        assert raw[b_at : b_at + 1] == b"[" and raw[a_at : a_at + 1] == b"["
+        grid = inst[head[1]]
+        one, two = (L2Book(grid.tick_size, grid.lot_size) for _ in range(2))
+        for skip in (False, True):
+            want = _apply_outcome(one, lambda: one.apply_depth_json(text, skip))  # noqa: B023
+            got = _apply_outcome(two, lambda: two.apply_depth_at(text, b_at, a_at, skip))  # noqa: B023
+            assert got == want, text
+        seen += 1
+    assert seen > len(texts)
+
+
+def test_apply_at_other_offsets_raises_and_changes_nothing() -> None:
+    text = (
+        '{"stream":"x@depth","data":{"E":5,"s":"X","U":1,"u":2,"b":[["1.5","2"]],'
+        '"a":[["2.0","3"]],"z":"\u00e9[[\\"1\\",\\"2\\"]]"}}'
+    )
+    head = binance_scan(text)
+    assert head is not None and head[0] == 1
+    book = L2Book("0.5", "1")
+    assert book.apply_depth_at(text, head[5], head[6]) == 0
+    assert book.depth() == ([(3, 2)], [(4, 3)])
+    for b_at, a_at in [(0, head[6]), (head[5], head[5] + 1), (len(text), 0), (10**9, 0)]:
+        with pytest.raises(FeedFormatError, match="not a depth message the fast path reads"):
+            book.apply_depth_at(text, b_at, a_at)
+        assert book.depth() == ([(3, 2)], [(4, 3)])
+    # A byte offset inside the two-byte UTF-8 of "é" is no place to start: an error, no panic.
+    inside = len(text[: text.index("\u00e9")].encode()) + 1
+    with pytest.raises(FeedFormatError):
+        book.apply_depth_at(text, inside, head[6])
+    with pytest.raises(OverflowError):
+        book.apply_depth_at(text, -1, head[6])
+    assert book.depth() == ([(3, 2)], [(4, 3)])

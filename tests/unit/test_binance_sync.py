@@ -369,8 +369,8 @@ def _model(levels: Any) -> dict[int, int]:
     ["deep", "repeated price", "zero qty", "off grid", "repeat after off grid"],
 )
 def test_snapshot_install_equals_the_levels_applied_as_listed(case: str) -> None:
-    # Best first, as Binance lists them (the install applies them worst first when that gives
-    # the same book, see BookSync._replace): 3,000 levels a side.
+    # Best first, as Binance lists them (the Rust replace sorts each side once instead of
+    # setting level by level): 3,000 levels a side.
     bids = [[f"{100 - i * 0.01:.2f}", f"{1 + i % 7}.000"] for i in range(3000)]
     asks = [[f"{101 + i * 0.01:.2f}", f"{2 + i % 5}.000"] for i in range(3000)]
     if case == "repeated price":

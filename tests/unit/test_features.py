@@ -271,3 +271,107 @@ def test_features_read_the_rust_l2_book_like_the_python_one(
         for key in ("mid2", "spread", "microprice", "imbalance_n", "depth_imbalance", "variance"):
             assert getattr(fast, key) == getattr(slow, key), key
         assert fast.momentum == slow.momentum
+
+
+def _old_top_stats(
+    book: object, levels: int, weights: tuple[float, ...]
+) -> tuple[int, int, int, int, int, int, float, float] | None:
+    """The pure-Python computation ``BookFeatures.update`` did before ``L2Book.top_stats``,
+    kept verbatim as the reference: ``depth(levels)``, then the two loops."""
+    bids, asks = book.depth(levels)  # type: ignore[attr-defined]
+    if not bids or not asks:
+        return None
+    bid, bid_qty = bids[0]
+    ask, ask_qty = asks[0]
+    sum_b = sum_a = 0
+    w_b = w_a = 0.0
+    i = 0
+    for _p, q in bids:
+        sum_b += q
+        w_b += weights[i] * q
+        i += 1  # noqa: SIM113 (as in the code it copies)
+    i = 0
+    for _p, q in asks:
+        sum_a += q
+        w_a += weights[i] * q
+        i += 1  # noqa: SIM113
+    return bid, bid_qty, ask, ask_qty, sum_b, sum_a, w_b, w_a
+
+
+def _bits(stats: tuple[object, ...] | None) -> object:
+    """Ints as they are, floats by their exact bit pattern (so -0.0 != 0.0, NaN == NaN)."""
+    if stats is None:
+        return None
+    return tuple(x.hex() if isinstance(x, float) else (type(x), x) for x in stats)
+
+
+def test_l2book_top_stats_is_bit_identical_to_the_python_loop() -> None:
+    import random
+
+    from tradecore import L2Book
+    from tradecore.strategy.features import top_stats
+
+    rng = random.Random(20261122)
+    qty_kinds = [
+        lambda: rng.randint(1, 100),
+        lambda: rng.randint(1, 10**12),
+        lambda: rng.randint(2**53 - 50, 2**53 + 50),  # int -> float rounding (ties to even)
+        lambda: rng.randint(1, 2**64 - 1),  # sums beyond u64
+    ]
+    cases = 0
+    for _ in range(3000):
+        book = L2Book()
+        kind = rng.choice(qty_kinds)
+        for side in ("BUY", "SELL"):
+            # Empty sides, sides shorter than n, and deep ones.
+            for _ in range(rng.choice([0, 0, 1, 2, 3, 5, 8, 40])):
+                book.set(side, rng.randint(1, 200) + (0 if side == "BUY" else 200), kind())
+        n = rng.randint(1, 12)
+        decay = rng.choice([0.5, 0.3, 0.9, 1.0, rng.random() or 0.5])
+        weights = tuple(decay**i for i in range(n))
+        if rng.random() < 0.3:
+            weights = tuple(rng.uniform(0.0, 3.0) for _ in range(n))
+        want = _old_top_stats(book, n, weights)
+        got = book.top_stats(weights)
+        assert _bits(got) == _bits(want), (book.depth(n), weights)
+        assert _bits(book.top_stats(list(weights))) == _bits(want)
+        assert _bits(top_stats(book, weights)) == _bits(want)  # the generic path, same figures
+        cases += want is not None
+    assert cases > 1000  # most books have both sides
+
+
+def test_top_stats_edges() -> None:
+    from tradecore import L2Book
+
+    book = L2Book()
+    assert book.top_stats((1.0,)) is None
+    book.set("BUY", 10, 3)
+    assert book.top_stats((1.0,)) is None  # no asks
+    book.set("SELL", 11, 2)
+    assert book.top_stats(()) is None
+    assert book.top_stats((1.0, 0.5)) == (10, 3, 11, 2, 3, 2, 3.0, 2.0)
+    with pytest.raises(TypeError, match=r"weights\[1\] must be a float, got int"):
+        book.top_stats((1.0, 1))
+    with pytest.raises(TypeError, match="weights must be a tuple or list of floats"):
+        book.top_stats(iter([1.0]))  # type: ignore[arg-type]
+
+
+def test_update_takes_the_rust_path_for_l2book_with_the_same_results() -> None:
+    import random
+
+    from tradecore import L2Book
+
+    rng = random.Random(7)
+    fast = BookFeatures(levels=5, depth_decay=0.7, momentum_windows=(1, 3))
+    slow = BookFeatures(levels=5, depth_decay=0.7, momentum_windows=(1, 3))
+    rust, py = L2Book(), DictBook()
+    for step in range(2000):
+        side = rng.choice([Side.BUY, Side.SELL])
+        price = rng.randint(90, 100) if side is Side.BUY else rng.randint(101, 111)
+        qty = rng.choice([0, 0, rng.randint(1, 10**6)])
+        rust.set(side, price, qty)
+        py.set(side, price, qty)
+        assert fast.update(rust) == slow.update(py), step
+        assert {k: getattr(fast, k) for k in BookFeatures.__slots__} == {
+            k: getattr(slow, k) for k in BookFeatures.__slots__
+        }, step

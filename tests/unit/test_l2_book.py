@@ -184,8 +184,14 @@ def test_apply_depth_json_reads_levels_from_the_text() -> None:
         '"s":"NKNUSDT","U":499869753,"u":499869754,"b":[["0.35170000","4265.00000000"]],'
         '"a":[["0.35290000","10968.00000000"], ["0.35300000", "1"]]}}'
     )
-    assert binance_scan(text) == (1, "NKNUSDT", 1633998512568, 499869753, 499869754)
+    head = binance_scan(text)
+    assert head is not None
+    b_at, a_at = text.index('"b":') + 4, text.index('"a":') + 4
+    assert head == (1, "NKNUSDT", 1633998512568, 499869753, 499869754, b_at, a_at)
+    twin = L2Book("0.0001", "1")
+    assert twin.apply_depth_at(text, b_at, a_at) == 0
     assert b.apply_depth_json(text) == 0
+    assert twin.depth() == b.depth()
     assert b.depth() == ([(3517, 4265)], [(3529, 10968), (3530, 1)])
     off = text.replace("0.35300000", "0.35305")
     with pytest.raises(OffGridError, match=r"^asks\[1\] price 0\.35305 is off the grid"):
@@ -199,3 +205,32 @@ def test_apply_depth_json_reads_levels_from_the_text() -> None:
     assert b.depth() == ([(3517, 4265)], [(3529, 10968), (3530, 1)])  # failed calls: no change
     assert binance_scan('{"stream":"x@kline_1m","data":{"k":{}}}') == (0, "x@kline_1m")
     assert binance_scan("{") is None
+
+
+def test_replace_decimal_equals_clear_and_apply_in_listed_order() -> None:
+    # replace_decimal builds each side with one sort; the reference is the old way: clear,
+    # then set every level in the order listed (last listed wins, zero removes). Levels come
+    # best first, worst first and shuffled, with repeated prices, zeros and off-grid levels.
+    import random
+
+    rng = random.Random(11)
+    for trial in range(300):
+        levels = {
+            side: [
+                [f"{rng.randint(1, 80) / 100:.2f}", rng.choice(["0", "1", "2.5", "7", "1.0005"])]
+                for _ in range(rng.randint(0, 60))
+            ]
+            for side in ("b", "a")
+        }
+        order = trial % 3
+        for side in levels:
+            if order == 0:
+                levels[side].sort(key=lambda lv: -float(lv[0]))
+            elif order == 1:
+                levels[side].sort(key=lambda lv: float(lv[0]))
+        fast, slow = L2Book("0.01", "0.5"), L2Book("0.01", "0.5")
+        fast.apply_decimal([["0.5", "1"]], [["0.9", "1"]])  # replaced entirely
+        got = fast.replace_decimal(levels["b"], levels["a"], skip_off_grid=True)
+        want = slow.apply_decimal(levels["b"], levels["a"], skip_off_grid=True)
+        assert got == want
+        assert fast.depth(1000) == slow.depth(1000)

@@ -16,7 +16,9 @@
 //!   bytes per order of capacity; nothing is allocated per order.
 //! * [`ReferenceBook`] (`reference.rs`): the naive model (`HashMap<i64, VecDeque<Order>>`) that
 //!   tests use as the oracle. Both implement [`Matching`].
-//! * [`L2Book`] (`l2.rs`): aggregated price -> quantity book for market data.
+//! * [`L2Book`] (`l2.rs`): aggregated price -> quantity book for market data; a snapshot is
+//!   installed with one sort per side (`replace`) and [`TopStats`] reads the touch and the
+//!   top-N sums in one pass (`top_stats`).
 //!
 //! ## Rules
 //!
@@ -75,7 +77,7 @@ mod reference;
 mod types;
 
 pub use book::Book;
-pub use l2::L2Book;
+pub use l2::{L2Book, TopStats};
 pub use reference::ReferenceBook;
 pub use types::{
     Event, EventKind, LevelView, Matching, OrderRequest, OrderType, Reason, RestingOrder, Side,

@@ -6,7 +6,8 @@
 //! * integers: `set(side, price, qty)` and `apply(bids, asks)` with `(ticks, lots)` pairs;
 //! * decimal strings, the exchange's own text (Binance depth `b`/`a` arrays and REST snapshots):
 //!   `apply_decimal(bids, asks)` and `replace_decimal(bids, asks)` on decoded lists, and
-//!   `apply_depth_json(text)` on the raw message. Each string is turned into integer
+//!   `apply_depth_json(text)` on the raw message (or `apply_depth_at(text, bids_at, asks_at)`
+//!   with the array offsets `binance_scan` returned, so the message is not scanned twice). Each string is turned into integer
 //!   ticks/lots here, exactly, by integer arithmetic on its digits (no float, no `Decimal`
 //!   object): `"0.35210000"` with tick `"0.0001"` is 3521 ticks. `price_to_ticks` /
 //!   `qty_to_lots` do the same for one value (trades, quotes).
@@ -33,14 +34,16 @@
 //! Cost: parsing is one pass over the bytes of each string (about 10-20 ns for Binance's
 //! 10-character decimals); applying a level is O(log L) plus a memmove of the levels better than
 //! it (see `tradecore_book::L2Book`). The scanner is one pass over the message and allocates
-//! nothing; `apply_depth_json` scans again to reach the arrays (both well under a microsecond
-//! for a 200-byte message). The scratch buffer is reused, so a message allocates nothing after
+//! nothing; `apply_depth_json` scans again to reach the arrays, `apply_depth_at` starts at the
+//! offsets the scan returned. A snapshot (`replace_decimal`) is built with one sort per side,
+//! O(n log n). `top_stats` reads the touch and top-N sums without building a Python object per
+//! level. The scratch buffer is reused, so a message allocates nothing after
 //! the first ones. Queries copy plain integers out (`depth(n)` builds n tuples).
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyFloat, PyList, PyString, PyTuple, PyType};
 
 use tradecore_book::{L2Book as CoreL2, Side};
 
@@ -224,6 +227,8 @@ pub struct L2Book {
     tick: Option<Grid>,
     lot: Option<Grid>,
     scratch: Vec<(Side, i64, u64)>,
+    /// `top_stats` weights, reused across calls.
+    weights: Vec<f64>,
 }
 
 fn grid_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<Grid>> {
@@ -351,13 +356,104 @@ impl L2Book {
         let (book, scratch) = (&mut self.book, &self.scratch);
         errors::guard(py, || {
             if clear_first {
-                book.clear();
-            }
-            for &(side, price, qty) in scratch {
-                book.set(side, price, qty);
+                // One sort per side (same book as clearing and setting in order, O(n log n)).
+                book.replace(scratch.iter().copied());
+            } else {
+                for &(side, price, qty) in scratch {
+                    book.set(side, price, qty);
+                }
             }
             Ok(())
         })
+    }
+
+    /// Parse the level arrays of a depth message that start at byte `bids_at` / `asks_at` of
+    /// `text` (as found by the scanner) and apply them; all or nothing.
+    fn apply_depth_arrays(
+        &mut self,
+        py: Python<'_>,
+        text: &str,
+        bids_at: usize,
+        asks_at: usize,
+        skip_off_grid: bool,
+    ) -> PyResult<usize> {
+        let (tick, lot) = match (&self.tick, &self.lot) {
+            (Some(t), Some(l)) => (t, l),
+            _ => return Err(no_grid()),
+        };
+        self.scratch.clear();
+        let mut skipped = 0usize;
+        for (side, start) in [(Side::Buy, bids_at), (Side::Sell, asks_at)] {
+            let mut index = 0usize;
+            let mut err: Option<PyErr> = None;
+            let scratch = &mut self.scratch;
+            let walked = scan::each_pair(text, start, text.len(), |p, q| {
+                match level_steps(py, tick, lot, side, index, p, q, skip_off_grid) {
+                    Ok(Some(level)) => scratch.push(level),
+                    Ok(None) => skipped += 1,
+                    Err(e) => {
+                        err = Some(e);
+                        return false;
+                    }
+                }
+                index += 1;
+                true
+            });
+            if let Some(e) = err {
+                return Err(e);
+            }
+            walked.ok_or_else(|| not_depth(py))?;
+        }
+        self.commit(py, false)?;
+        Ok(skipped)
+    }
+}
+
+/// The error of the depth fast path given a text (or offsets) it does not read.
+fn not_depth(py: Python<'_>) -> PyErr {
+    feed_format_error(
+        py,
+        "apply_depth_json/apply_depth_at: not a depth message the fast path reads, or not the \
+         level arrays' offsets (check it with binance_scan first)"
+            .to_owned(),
+    )
+}
+
+/// `top_stats` weights: a tuple or list of floats, copied into `out`.
+fn weights_into(weights: &Bound<'_, PyAny>, out: &mut Vec<f64>) -> PyResult<()> {
+    out.clear();
+    let mut one = |i: usize, w: Bound<'_, PyAny>| -> PyResult<()> {
+        let Ok(f) = w.cast::<PyFloat>() else {
+            return Err(PyTypeError::new_err(format!(
+                "top_stats: weights[{i}] must be a float, got {}",
+                crate::convert::type_name(&w.as_borrowed())
+            )));
+        };
+        out.push(f.value());
+        Ok(())
+    };
+    if let Ok(t) = weights.cast::<PyTuple>() {
+        for (i, w) in t.iter().enumerate() {
+            one(i, w)?;
+        }
+    } else if let Ok(l) = weights.cast::<PyList>() {
+        for (i, w) in l.iter().enumerate() {
+            one(i, w)?;
+        }
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "top_stats: weights must be a tuple or list of floats, got {}",
+            crate::convert::type_name(&weights.as_borrowed())
+        )));
+    }
+    Ok(())
+}
+
+/// A quantity sum as a Python int (the u64 conversion is the fast one under abi3).
+fn sum_to_py(py: Python<'_>, v: u128) -> PyResult<Bound<'_, PyAny>> {
+    match u64::try_from(v) {
+        Ok(small) => Ok(small.into_pyobject(py)?.into_any()),
+        Err(_) => Ok(v.into_pyobject(py)?.into_any()),
     }
 }
 
@@ -560,6 +656,7 @@ impl L2Book {
             tick,
             lot,
             scratch: Vec::with_capacity(64),
+            weights: Vec::with_capacity(16),
         })
     }
 
@@ -632,47 +729,34 @@ impl L2Book {
         text: &str,
         skip_off_grid: bool,
     ) -> PyResult<usize> {
-        let (tick, lot) = match (&self.tick, &self.lot) {
-            (Some(t), Some(l)) => (t, l),
-            _ => return Err(no_grid()),
-        };
-        let not_depth = || {
-            feed_format_error(
-                py,
-                "apply_depth_json: not a depth message the fast path reads (check it with \
-                 binance_scan first)"
-                    .to_owned(),
-            )
-        };
-        let f = scan::message(text).ok_or_else(not_depth)?;
-        let (scan::Val::Levels(b0, b1), scan::Val::Levels(a0, a1)) = (f.b, f.a) else {
-            return Err(not_depth());
-        };
-        self.scratch.clear();
-        let mut skipped = 0usize;
-        for (side, start, end) in [(Side::Buy, b0, b1), (Side::Sell, a0, a1)] {
-            let mut index = 0usize;
-            let mut err: Option<PyErr> = None;
-            let scratch = &mut self.scratch;
-            let walked = scan::each_pair(text, start, end, |p, q| {
-                match level_steps(py, tick, lot, side, index, p, q, skip_off_grid) {
-                    Ok(Some(level)) => scratch.push(level),
-                    Ok(None) => skipped += 1,
-                    Err(e) => {
-                        err = Some(e);
-                        return false;
-                    }
-                }
-                index += 1;
-                true
-            });
-            if let Some(e) = err {
-                return Err(e);
-            }
-            walked.ok_or_else(not_depth)?;
+        if self.tick.is_none() || self.lot.is_none() {
+            return Err(no_grid());
         }
-        self.commit(py, false)?;
-        Ok(skipped)
+        let f = scan::message(text).ok_or_else(|| not_depth(py))?;
+        let (scan::Val::Levels(b0, _), scan::Val::Levels(a0, _)) = (f.b, f.a) else {
+            return Err(not_depth(py));
+        };
+        self.apply_depth_arrays(py, text, b0, a0, skip_off_grid)
+    }
+
+    /// `apply_depth_json` without scanning the message again: `bids_at` and `asks_at` are the
+    /// byte offsets of its `b` and `a` arrays, the last two items of the tuple `binance_scan`
+    /// returned for this very text. Same results and errors as `apply_depth_json` on the same
+    /// text. Other offsets read whatever `[["p","q"],...]` array starts there, or raise
+    /// `FeedFormatError`; nothing panics and nothing is half applied.
+    #[pyo3(
+        signature = (text, bids_at, asks_at, skip_off_grid = false),
+        text_signature = "($self, text, bids_at, asks_at, skip_off_grid=False)"
+    )]
+    fn apply_depth_at(
+        &mut self,
+        py: Python<'_>,
+        text: &str,
+        bids_at: usize,
+        asks_at: usize,
+        skip_off_grid: bool,
+    ) -> PyResult<usize> {
+        self.apply_depth_arrays(py, text, bids_at, asks_at, skip_off_grid)
     }
 
     /// Replace the whole book with a snapshot's decimal levels; all or nothing.
@@ -736,6 +820,34 @@ impl L2Book {
         (side(Side::Buy), side(Side::Sell))
     }
 
+    /// The figures `BookFeatures.update` needs, in one call: `(bid, bid_qty, ask, ask_qty,
+    /// sum_bid, sum_ask, weighted_bid, weighted_ask)` over the best `k = len(weights)` levels
+    /// of each side (fewer where a side has fewer), or None when `weights` is empty or a side is
+    /// empty. Sums are exact ints; the weighted sums add `weights[i] * qty_i` best first from
+    /// 0.0, bit for bit what the same Python loop over `depth(k)` gives.
+    #[pyo3(text_signature = "($self, weights)")]
+    fn top_stats<'py>(
+        &mut self,
+        py: Python<'py>,
+        weights: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        weights_into(weights, &mut self.weights)?;
+        let Some(t) = self.book.top_stats(&self.weights) else {
+            return Ok(None);
+        };
+        let items: [Bound<'py, PyAny>; 8] = [
+            t.bid.0.into_pyobject(py)?.into_any(),
+            t.bid.1.into_pyobject(py)?.into_any(),
+            t.ask.0.into_pyobject(py)?.into_any(),
+            t.ask.1.into_pyobject(py)?.into_any(),
+            sum_to_py(py, t.sum_bid)?,
+            sum_to_py(py, t.sum_ask)?,
+            PyFloat::new(py, t.weighted_bid).into_any(),
+            PyFloat::new(py, t.weighted_ask).into_any(),
+        ];
+        PyTuple::new(py, items).map(Some)
+    }
+
     /// Quantity at a price on one side, 0 when there is no level.
     #[pyo3(text_signature = "($self, side, price)")]
     fn qty_at(&self, side: SideArg, price: Price) -> u64 {
@@ -794,8 +906,8 @@ fn scan_to_tuple<'py>(py: Python<'py>, text: &str) -> PyResult<Option<Bound<'py,
     let kind = stream.find('@').map_or(stream, |i| &stream[i + 1..]);
     let tuple = if kind.starts_with("depth") {
         match (f.s, f.e_time, f.first, f.last, f.b, f.a) {
-            (Str(s), Int(e), Int(first), Int(last), Levels(..), Levels(..)) => {
-                (1u8, s, e, first, last).into_pyobject(py)?
+            (Str(s), Int(e), Int(first), Int(last), Levels(b0, _), Levels(a0, _)) => {
+                (1u8, s, e, first, last, b0, a0).into_pyobject(py)?
             }
             _ => return Ok(None),
         }

@@ -33,10 +33,12 @@ because ``L2Book.apply_decimal`` is all or nothing. Bad input never raises out o
 resync.
 
 Cost per synced diff (bench/bench_marketdata.py, bench/bench_node.py): about 1.5-2.5 us,
-all of it in one ``on_message`` call: the Rust scan of the JSON text (``binance_scan``), a few
-integer compares (:meth:`BookSync.on_depth_text` applies the next diff of a synced book
-without building a ``DepthDiff``), one Rust ``apply_depth_json`` (levels read from the text,
-about 0.1 us a level) and one ``BookUpdate``. The reference path (``json.loads`` + Python parsers +
+all of it in one ``on_message`` call: the Rust scan of the JSON text (``binance_scan``, which
+also returns where the level arrays start), a few integer compares
+(:meth:`BookSync.on_depth_text` applies the next diff of a synced book without building a
+``DepthDiff``), one Rust ``apply_depth_at`` (levels read from the text at those offsets, no
+second scan; about 0.1 us a level) and one ``BookUpdate``. A snapshot installs in
+O(n log n). The reference path (``json.loads`` + Python parsers +
 ``apply_decimal``) costs about twice that and is taken only for messages the scanner does not
 read with certainty, and for every error.
 """
@@ -191,13 +193,23 @@ class BookSync:
         return None
 
     def on_depth_text(
-        self, first: int, last: int, ts_ns: int, recv_ns: int, text: str
+        self,
+        first: int,
+        last: int,
+        ts_ns: int,
+        recv_ns: int,
+        text: str,
+        bids_at: int = -1,
+        asks_at: int = -1,
     ) -> BookUpdate | Resync | None:
         """Feed one diff read by the fast path (``binance_scan``): ids, times and its text.
 
         The common case (a synced book and the next diff in sequence) is applied here without
         building a :class:`DepthDiff`; everything else (buffering, drops, gaps, bad levels,
         off-grid levels, a crossed book) goes through :meth:`on_diff`, which owns those rules.
+        ``bids_at`` / ``asks_at``: the offsets of the level arrays in ``text`` that
+        ``binance_scan`` returned for it, so the levels are read without scanning the message
+        again (``L2Book.apply_depth_at``); without them (-1) ``apply_depth_json`` scans it.
         """
         uid = self.update_id
         if self.state is not _SYNCED_STATE or last <= uid or first > uid + 1:
@@ -205,7 +217,10 @@ class BookSync:
             return self.on_diff(diff)
         book = self.book
         try:
-            skipped = book.apply_depth_json(text, True)
+            if bids_at >= 0:
+                skipped = book.apply_depth_at(text, bids_at, asks_at, True)
+            else:
+                skipped = book.apply_depth_json(text, True)
         except (FeedFormatError, OffGridError):
             # Nothing was applied (all or nothing): the reference path words and counts it.
             diff = DepthDiff(self.symbol, first, last, None, None, ts_ns, recv_ns, text)
@@ -283,23 +298,13 @@ class BookSync:
     def _replace(self, snap: Snapshot) -> int:
         """Replace the book with the snapshot's levels (``replace_decimal``); off-grid skipped.
 
-        ``replace_decimal`` sets the levels one by one in the order given, and the Rust book
-        keeps each side best-last, so a snapshot listed best first (as Binance lists it) moves
-        the whole side at every level: quadratic, about 10 ms for a 2,000-level side. Listed
-        worst first, every level lands at the end. The result is the same book whenever no
-        price repeats and no quantity is zero, i.e. when the book ends up with one level per
-        listed level that was not skipped; otherwise (and on any error, so that the error
-        names the level as the exchange listed it) the snapshot is applied again as listed,
-        which decides. All or nothing either way: a failing call leaves the book as it was.
+        The Rust book builds each side with one sort (the same book as setting the levels one
+        by one in the order listed: the last level listed at a price wins, a zero quantity
+        removes), so a 5,000-level snapshot listed best first costs O(n log n), not O(n^2).
+        All or nothing: a failing call leaves the book as it was and names the level as the
+        exchange listed it.
         """
-        book = self.book
-        bids, asks = snap.bids, snap.asks
-        try:
-            skipped: int = book.replace_decimal(bids[::-1], asks[::-1], skip_off_grid=True)
-        except (FeedFormatError, OffGridError):
-            skipped = -1
-        if skipped < 0 or len(book) + skipped != len(bids) + len(asks):
-            skipped = book.replace_decimal(bids, asks, skip_off_grid=True)
+        skipped: int = self.book.replace_decimal(snap.bids, snap.asks, skip_off_grid=True)
         return skipped
 
     def _try_install(self, recv_ns: int) -> BookUpdate | Resync | None:
@@ -477,10 +482,12 @@ class FeedCore:
             head = binance_scan(text)
             if head is not None:
                 if head[0] == 1:  # a depth diff, the most frequent message: no extra frame
-                    _, symbol, event_ms, first, last = head
+                    _, symbol, event_ms, first, last, b_at, a_at = head
                     sync = self.books.get(symbol)
                     if sync is not None and first <= last:
-                        return sync.on_depth_text(first, last, event_ms * 1_000_000, recv_ns, text)
+                        return sync.on_depth_text(
+                            first, last, event_ms * 1_000_000, recv_ns, text, b_at, a_at
+                        )
                     return self._slow(text, recv_ns)
                 event = self._fast(head, text, recv_ns)
                 if event is not _SLOW:
@@ -490,11 +497,11 @@ class FeedCore:
     def _fast(self, head: tuple[Any, ...], text: str, recv_ns: int) -> object:
         kind = head[0]
         if kind == 1:
-            _, symbol, event_ms, first, last = head
+            _, symbol, event_ms, first, last, b_at, a_at = head
             sync = self.books.get(symbol)
             if sync is None or first > last:
                 return _SLOW
-            return sync.on_depth_text(first, last, event_ms * 1_000_000, recv_ns, text)
+            return sync.on_depth_text(first, last, event_ms * 1_000_000, recv_ns, text, b_at, a_at)
         if kind == 3:
             _, symbol, update_id, bid, bid_qty, ask, ask_qty = head
             grid = self._grids.get(symbol)

@@ -32,13 +32,14 @@ Definitions (all "per update" means per valid book update, i.e. both sides non-e
 
 Invariants: after a valid update every field describes that book; after an invalid one (a side
 empty) ``valid`` is False and the other fields keep the last valid values; nothing allocates
-beyond the book's own ``depth()`` list and the momentum ring (fixed size, made at
-construction).
+beyond the result tuple and the momentum ring (fixed size, made at construction).
 
-Cost: one ``book.depth(levels)`` call plus O(levels + windows) arithmetic per book update
-(about 1.3 us in CPython with the Rust book and 5 levels, half of it the ``depth`` call and
-its tuples; bench/bench_strategy.py, bench/bench_node.py); trade flow is
-amortised O(1) per trade (each trade enters and leaves the window once).
+Cost: with the Rust book (``tradecore.L2Book``) one ``book.top_stats(weights)`` call reads the
+touch and the top-N plain and weighted sums in Rust (no per-level Python objects), plus O(1 +
+windows) arithmetic here; any other ``BookView`` (pure-Python test books, the backtester's
+views) goes through :func:`top_stats`, one ``depth(levels)`` call and a Python loop over the
+levels, with bit-for-bit the same results. Trade flow is amortised O(1) per trade (each trade
+enters and leaves the window once).
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ import math
 from collections import deque
 from collections.abc import Sequence
 
+from tradecore._core import L2Book
 from tradecore.enums import Side
 from tradecore.marketdata.events import BookView
 
-__all__ = ["BookFeatures", "TradeFlow", "feature_names"]
+__all__ = ["BookFeatures", "TradeFlow", "feature_names", "top_stats"]
 
 
 def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> int:
@@ -162,12 +164,14 @@ class BookFeatures:
 
     def update(self, book: BookView) -> bool:
         """Recompute from ``book`` after a change; returns ``valid`` (both sides present)."""
-        bids, asks = book.depth(self.levels)
-        if not bids or not asks:
+        if type(book) is L2Book:
+            stats = book.top_stats(self._weights)
+        else:
+            stats = top_stats(book, self._weights)
+        if stats is None:
             self.valid = False
             return False
-        bid, bid_qty = bids[0]
-        ask, ask_qty = asks[0]
+        bid, bid_qty, ask, ask_qty, sum_b, sum_a, w_b, w_a = stats
         top = bid_qty + ask_qty
         mid2 = bid + ask
         if top <= 0 or mid2 <= 0:  # not a real book (quantities must be > 0)
@@ -180,21 +184,6 @@ class BookFeatures:
         self.spread = ask - bid
         self.microprice = (bid * ask_qty + ask * bid_qty) / top
         self.imbalance_1 = (bid_qty - ask_qty) / top
-        # Loops with a running index (cheaper than enumerate or a zip for a handful of levels);
-        # the sums add in the same order as ever, so the floats are bit-for-bit the same.
-        weights = self._weights
-        sum_b = sum_a = 0
-        w_b = w_a = 0.0
-        i = 0
-        for _p, q in bids:
-            sum_b += q
-            w_b += weights[i] * q
-            i += 1  # noqa: SIM113 (a counter is cheaper than enumerate here, see above)
-        i = 0
-        for _p, q in asks:
-            sum_a += q
-            w_a += weights[i] * q
-            i += 1  # noqa: SIM113 (as above)
         self.imbalance_n = (sum_b - sum_a) / (sum_b + sum_a)
         self.depth_imbalance = (w_b - w_a) / (w_b + w_a)
         # Returns and volatility.
@@ -290,6 +279,36 @@ class TradeFlow:
 
     def __len__(self) -> int:
         return len(self._trades)
+
+
+def top_stats(
+    book: BookView, weights: Sequence[float]
+) -> tuple[int, int, int, int, int, int, float, float] | None:
+    """What :meth:`tradecore.L2Book.top_stats` computes, for any ``BookView``, from ``depth``.
+
+    ``(bid, bid_qty, ask, ask_qty, sum_bid, sum_ask, weighted_bid, weighted_ask)`` over the
+    best ``len(weights)`` levels of each side, or None when a side (or ``weights``) is empty.
+    The weighted sums add ``weights[i] * qty`` best first from 0.0, the order the Rust method
+    follows, so both give the same floats bit for bit (tests/unit/test_features.py).
+    """
+    if not weights:
+        return None
+    bids, asks = book.depth(len(weights))
+    if not bids or not asks:
+        return None
+    sum_b = sum_a = 0
+    w_b = w_a = 0.0
+    i = 0
+    for _p, q in bids:
+        sum_b += q
+        w_b += weights[i] * q
+        i += 1  # noqa: SIM113 (a counter is cheaper than enumerate here)
+    i = 0
+    for _p, q in asks:
+        sum_a += q
+        w_a += weights[i] * q
+        i += 1  # noqa: SIM113 (as above)
+    return bids[0][0], bids[0][1], asks[0][0], asks[0][1], sum_b, sum_a, w_b, w_a
 
 
 def feature_names(momentum_windows: Sequence[int], *, trade_flow: bool = True) -> list[str]:
