@@ -3,8 +3,9 @@
 What it measures, on the real recordings (``../shared/data/binance/cryptofeed``):
 
 * ``depth``: one ``FeedCore.on_message`` per recorded ``depthUpdate`` text, on a synced book:
-  the Rust scan of the JSON (``binance_scan``) + sync rules + Rust ``L2Book.apply_depth_json``
-  (levels read from the text, decimal strings to ticks/lots exactly) + the ``BookUpdate``.
+  the Rust scan of the JSON (``binance_scan``, which also returns where the bid and ask arrays
+  start) + sync rules + Rust ``L2Book.apply_depth_at`` (levels read from the text at those
+  offsets, decimal strings to ticks/lots exactly) + the ``BookUpdate``.
   Each round puts the recorded snapshots back (untimed) and applies every recorded diff after
   them, in order, so the books are the real ones. Per-message latency from
   ``perf_counter_ns`` around each call (median, p99, p99.9), the stages measured alone, and
@@ -106,7 +107,7 @@ def bench_day(day: str, rounds: int) -> dict[str, Any]:
     t0 = clock()
     for _ in range(rounds):
         for m, h in zip(diffs, heads, strict=True):
-            books[h[1]].apply_depth_json(m, skip_off_grid=True)  # type: ignore[index]
+            books[h[1]].apply_depth_at(m, h[5], h[6], skip_off_grid=True)  # type: ignore[index]
     t_apply_json = (clock() - t0) / len(msgs)
     loads = json.loads
     t0 = clock()
@@ -141,7 +142,7 @@ def bench_day(day: str, rounds: int) -> dict[str, Any]:
         "parse_apply": pct(samples),
         "timer_overhead_us": float(np.median(overhead)) / 1000,
         "stage_binance_scan_us": t_scan / 1000,
-        "stage_apply_depth_json_us": t_apply_json / 1000,
+        "stage_apply_depth_at_us": t_apply_json / 1000,
         "reference_json_loads_us": t_json / 1000,
         "reference_apply_decimal_us": t_apply / 1000,
         "mixed_messages": len(stream),
@@ -165,7 +166,7 @@ def main() -> None:
             f"parse+sync+apply median {pa['median_us']:.2f} us, p99 {pa['p99_us']:.2f} us, "
             f"p99.9 {pa['p999_us']:.2f} us (timer {r['timer_overhead_us']:.2f} us); "
             f"stages alone: binance_scan {r['stage_binance_scan_us']:.2f} us, "
-            f"apply_depth_json {r['stage_apply_depth_json_us']:.2f} us (reference path: "
+            f"apply_depth_at {r['stage_apply_depth_at_us']:.2f} us (reference path: "
             f"json.loads {r['reference_json_loads_us']:.2f} us + apply_decimal "
             f"{r['reference_apply_decimal_us']:.2f} us)"
         )

@@ -29,7 +29,7 @@ Figures, per case, from runs of the same stream:
    p99 < 20 us, >= 100,000 messages/s.
 2. ``stages``: the same stream through the same node with ``perf_counter_ns`` probes around
    each stage, to show the share of time in each: ``parse+book`` (``FeedCore.on_message``: the
-   JSON scan, sync rules, ``L2Book.apply_depth_json``, the event), ``features``
+   JSON scan, sync rules, ``L2Book.apply_depth_at``, the event), ``features``
    (``BookFeatures.update``, measured alone on the same books), ``strategy`` (the rest of
    ``on_book``: the signal and the orders, i.e. risk, order manager and the paper broker's
    ``submit``, which with zero latency matches at once and reports the fills inside the
