@@ -12,6 +12,12 @@ is the loop total divided by the calls, without per-call timers):
 * ``submit_rest``: zero latency, a passive limit that rests (ACCEPTED report to a list).
 * ``submit_take``: zero latency, an IOC limit that takes one level (ACCEPTED + FILL).
 * ``submit_rest_om``: as ``submit_rest`` plus the order manager's ``register`` and ``on_event``.
+* ``submit_take_om_pf``: the whole zero-latency order path below risk, as the node and the
+  backtester run it: ``register``, an IOC that takes one level, the order manager's
+  ``on_event`` for ACCEPTED and FILL, the ``Fill`` and :meth:`Portfolio.on_fill` (alternating
+  buys and sells, so positions open, close and flip).
+* ``book_update[0] idle``: ``on_book`` when we have nothing in the symbol (the node calls it
+  on every depth message).
 * ``book_update[N]``: ``on_book`` with N resting orders on N distinct prices (both sides), when
   none of our levels changed (``quiet``) and when every one of them changed (``all_changed``).
 * ``trade[N]``: ``on_trade`` at the best bid with N resting orders (a queue move, no fill).
@@ -43,6 +49,7 @@ from tradecore.execution import (
     OrderRequest,
     PaperBroker,
     PaperBrokerConfig,
+    Portfolio,
 )
 from tradecore.instrument import Instrument
 from tradecore.marketdata.events import BookUpdate, TradeTick
@@ -139,6 +146,28 @@ def bench_submit(n: int) -> list[dict[str, Any]]:
         broker.submit(r)
 
     out.append(_measure("submit_rest_om", [partial(with_om, r) for r in reqs]))
+
+    om2 = OrderManager()
+    portfolio = Portfolio([INST])
+    om2.add_fill_listener(portfolio.on_fill)
+    broker2 = PaperBroker([INST], _Clock(), sink=om2.on_event)
+    broker2.attach_book(SYM, _book())
+
+    def take_with_om_pf(r: OrderRequest) -> None:
+        om2.register(r, 0)
+        broker2.submit(r)
+
+    flips = []
+    for i in range(n):
+        side = Side.BUY if i % 2 else Side.SELL
+        price = MID + 1 if side is Side.BUY else MID - 1
+        flips.append(OrderRequest(1, i + 1, SYM, side, 1, price, tif=TimeInForce.IOC))
+    out.append(_measure("submit_take_om_pf", [partial(take_with_om_pf, r) for r in flips]))
+    idle = PaperBroker([INST], _Clock(), sink=om2.on_event)
+    book = _book()
+    idle.attach_book(SYM, book)
+    update = BookUpdate(SYM, 0, 0, 0, book)
+    out.append(_measure("book_update[0] idle", [partial(idle.on_book, update)] * n))
     return out
 
 

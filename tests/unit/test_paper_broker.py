@@ -182,6 +182,31 @@ def test_market_order_beyond_the_book_expires_remainder() -> None:
     ]
 
 
+def test_best_level_partly_or_fully_taken_then_the_walk_goes_on() -> None:
+    # The best level is read on its own first; what it cannot give comes from the levels
+    # behind it, in price order, exactly as a walk over the whole depth.
+    h = Harness(asks={101: 3, 102: 2, 103: 4})
+    assert summary(h.order(1, BUY, 2, 101, tif=TimeInForce.IOC))[1:] == [
+        (K.FILL, 1, 101, 2, 0, Liquidity.TAKER),
+    ]
+    # 1 lot of 101 is left: 1 @ 101, 2 @ 102, 1 @ 103.
+    assert summary(h.order(2, BUY, 4, order_type=OrderType.MARKET))[1:] == [
+        (K.FILL, 2, 101, 1, 3, Liquidity.TAKER),
+        (K.FILL, 2, 102, 2, 1, Liquidity.TAKER),
+        (K.FILL, 2, 103, 1, 0, Liquidity.TAKER),
+    ]
+    # 101 and 102 are used up: the walk starts behind them, and the limit stops it.
+    assert summary(h.order(3, BUY, 5, 103, tif=TimeInForce.IOC))[1:] == [
+        (K.FILL, 3, 103, 3, 2, Liquidity.TAKER),
+        (K.EXPIRED, 3, 103, 2, 0, "IOC_REMAINDER"),
+    ]
+    # Nothing left within the limit: no fill at all.
+    assert summary(h.order(4, SELL, 1, 101, tif=TimeInForce.IOC)) == [
+        (K.ACCEPTED, 4, 101, 1, 1, ""),
+        (K.EXPIRED, 4, 101, 1, 0, "IOC_REMAINDER"),
+    ]
+
+
 def test_sell_walks_the_bids_downwards() -> None:
     h = Harness(bids={100: 2, 99: 2, 97: 5}, asks={102: 1})
     ev = h.order(1, SELL, 6, 98)

@@ -167,3 +167,69 @@ def test_cash_plus_position_value_is_conserved_apart_from_fees(
         for p in pf.positions(account):
             assert isinstance(p.realized_pnl, Decimal)
             assert p.avg_price_ticks is None or isinstance(p.avg_price_ticks, Fraction)
+
+
+class _ReferencePosition:
+    """The module doc's average-cost rules, step by step in Fractions (the oracle)."""
+
+    def __init__(self) -> None:
+        self.qty = 0
+        self.cost = Fraction(0)
+        self.realized = Fraction(0)
+
+    def apply(self, signed: int, price: int) -> None:
+        if self.qty == 0 or (self.qty > 0) == (signed > 0):
+            self.qty += signed
+            self.cost += price * signed
+            return
+        sign = 1 if self.qty > 0 else -1
+        closing = min(abs(signed), abs(self.qty))
+        avg = self.cost / self.qty
+        self.realized += sign * closing * (price - avg)
+        opening = abs(signed) - closing
+        if opening:
+            self.qty = -sign * opening
+            self.cost = Fraction(price * self.qty)
+        else:
+            self.qty -= sign * closing
+            self.cost = avg * self.qty
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_positions_and_cash_match_a_step_by_step_fraction_model(seed: int) -> None:
+    # Small quantities flipping around zero and partial closes leave fractional averages
+    # (thirds, sevenths): the portfolio's integer bookkeeping must give the same exact values,
+    # with whole values kept as int, and the same cash Decimal (value and exponent).
+    import random
+
+    rng = random.Random(seed)
+    inst = Instrument("ODD", tick_size="0.5", lot_size="3")
+    unit = Decimal("1.5")
+    pf = Portfolio([inst], {1: Decimal("100.25")})
+    ref = _ReferencePosition()
+    cash = Decimal("100.25")
+    for i in range(150):
+        side = rng.choice([Side.BUY, Side.SELL])
+        qty = rng.choice([1, 2, 3, 5, 7, rng.randint(1, 40)])
+        price = rng.randint(1, 500)
+        fee = Decimal(rng.randint(-3, 40)) / 100
+        pf.on_fill(Fill(1, "ODD", i, side, price, qty, Liquidity.TAKER, fee, i, i + 1))
+        signed = qty if side is Side.BUY else -qty
+        ref.apply(signed, price)
+        cash = cash - Decimal(price * signed) * unit - fee
+        rec = pf.record(1, "ODD")
+        assert rec is not None
+        assert (rec.qty, rec.cost_ticklots, rec.realized_ticklots) == (
+            ref.qty,
+            ref.cost,
+            ref.realized,
+        )
+        assert str(pf.cash(1)) == str(cash)
+        if rng.random() < 0.2:
+            bid = rng.randint(1, 500)
+            pf.mark("ODD", bid, bid + rng.randint(0, 3))
+    pos = pf._pos[1]["ODD"]
+    for value in (pos.cost, pos.realized):
+        assert type(value) is int or Fraction(value).denominator != 1
+    # The fast equity (no views) is the same Decimal as the account view's.
+    assert str(pf.equity(1)) == str(pf.account(1).equity)

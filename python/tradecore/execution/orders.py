@@ -303,10 +303,11 @@ class OrderManager:
                 event.client_order_id,
             )
             return None
+        eid = event.event_id
         seen = self._seen.get(key)
         if seen is None:
             seen = self._seen[key] = set()
-        elif event.event_id in seen:
+        elif eid in seen:
             stats.duplicates += 1
             return None
         kind = event.kind
@@ -324,7 +325,7 @@ class OrderManager:
             elif status in (_ACK, _PART, _FILLED, _CANCELLED, _EXPIRED):
                 # A late acknowledgement: the order has already moved on.
                 stats.stale += 1
-                seen.add(event.event_id)
+                seen.add(eid)
                 return None
             else:
                 return self._illegal(order, event)
@@ -373,11 +374,12 @@ class OrderManager:
             order.pending_replace = False
         else:  # pragma: no cover - every kind is handled above
             return self._illegal(order, event)
-        seen.add(event.event_id)
+        seen.add(eid)
         order.updated_ns = event.ts_ns
         order.events.append(event)
         stats.events += 1
         if fill is not None:
+            stats.fills += 1
             for fl in self._fill_listeners:
                 try:
                     fl(fill, order)
@@ -393,12 +395,13 @@ class OrderManager:
         return order
 
     def _apply_fill(self, order: Order, event: OrderEvent, status: OrderStatus) -> Fill:
-        stats = self.stats
         qty = event.qty
-        order.filled_qty += qty
-        order.notional_filled += event.price * qty
-        if order.filled_qty > order.qty:
-            stats.overfills += 1
+        price = event.price
+        filled = order.filled_qty = order.filled_qty + qty
+        order.notional_filled += price * qty
+        total = order.qty
+        if filled > total:
+            self.stats.overfills += 1
             log.error(
                 "overfill: account %d order %d filled %d of %d (event %d)",
                 order.account,
@@ -407,17 +410,18 @@ class OrderManager:
                 order.qty,
                 event.event_id,
             )
-        order.leaves = max(0, order.qty - order.filled_qty)
-        if status in _OPEN:
-            if order.leaves == 0:
+        if status is _ACK or status is _PART or status is _NEW:
+            if filled >= total:
+                order.leaves = 0
                 order.status = _FILLED
                 order.pending_cancel = False
                 order.pending_replace = False
                 self._close(order)
             else:
+                order.leaves = total - filled
                 order.status = _PART
         else:
-            stats.fills_after_terminal += 1
+            self.stats.fills_after_terminal += 1
             order.leaves = 0
             log.warning(
                 "fill after %s: account %d order %d qty %d at %d (event %d) applied",
@@ -428,20 +432,20 @@ class OrderManager:
                 event.price,
                 event.event_id,
             )
-        stats.fills += 1
         req = order.request
+        liquidity = event.liquidity
         return Fill(
-            account=event.account,
-            symbol=req.symbol,
-            client_order_id=event.client_order_id,
-            side=req.side,
-            price=event.price,
-            qty=qty,
-            liquidity=event.liquidity if event.liquidity is not None else _TAKER,
-            fee=event.fee,
-            ts_ns=event.ts_ns,
-            fill_id=event.event_id,
-            strategy=req.strategy,
+            event.account,
+            req.symbol,
+            event.client_order_id,
+            req.side,
+            price,
+            qty,
+            _TAKER if liquidity is None else liquidity,
+            event.fee,
+            event.ts_ns,
+            event.event_id,
+            req.strategy,
         )
 
     def _close(self, order: Order) -> None:

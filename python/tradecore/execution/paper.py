@@ -96,9 +96,13 @@ Determinism: given the same requests, market events, clock values and seed, the 
 identical (iteration orders are fixed, the only randomness is the seeded jitter).
 
 Cost: ``submit`` with latency is a clock read, a jitter draw and a heap push (about a
-microsecond). A BookUpdate costs one ``qty_at`` per price where we rest plus one per
-``taken`` entry, and touches orders only at levels that changed; a TradeTick touches only our
-levels at or through its price.
+microsecond). Without latency the order is handled inside ``submit``: an aggressive order
+reads the best opposite level (``best_bid``/``best_ask``) and reads ``depth`` only if it needs
+more than that level has; each report is one :class:`OrderEvent`. A BookUpdate of a symbol
+where we have nothing (no resting order, no ``taken`` entry, nothing in flight) costs a few
+attribute checks; otherwise one ``qty_at`` per price where we rest plus one per ``taken``
+entry, and it touches orders only at levels that changed; a TradeTick touches only our levels
+at or through its price.
 """
 
 from __future__ import annotations
@@ -366,6 +370,7 @@ class PaperBroker:
         self._entry_ns = lat.entry_ns
         self._cancel_ns = lat.cancel_ns
         self._jitter_ns = lat.jitter_ns
+        self._instant_entry = not lat.entry_ns and not lat.jitter_ns  # submit arrives at once
         self._jitter_bits = lat.jitter_ns.bit_length()
         self._getrandbits = self._rng.getrandbits
         self._proportional = cfg.cancel_model is CancelModel.PROPORTIONAL
@@ -503,7 +508,29 @@ class PaperBroker:
         if self._sink is None:
             raise UsageError("PaperBroker has no sink: call set_sink() before submit()")
         self.stats.submits += 1
-        self._push(request.account, self._entry_ns, _SUBMIT, request)
+        if self._heap or not self._instant_entry:
+            self._push(request.account, self._entry_ns, _SUBMIT, request)
+            return
+        # No entry latency and nothing in flight: ``_push`` inlined (the arrival time is
+        # ``now``, or the account's last arrival if that is later).
+        account = request.account
+        now = self._clock()
+        last_due = self._last_due
+        last = last_due.get(account)
+        due = now if last is None or now >= last else last
+        last_due[account] = due
+        if due > now:
+            self._seq += 1
+            heapq.heappush(self._heap, (due, self._seq, _SUBMIT, request))
+            return
+        t = self._now
+        if due > t:
+            t = self._now = due
+        self._arrive_order(request, t)
+        if now > self._now:
+            self._now = now
+        if self._out:
+            self._flush()
 
     def cancel(self, account: int, symbol: str, client_order_id: int) -> None:
         """Cancel one order; it arrives after the cancel latency."""
@@ -616,18 +643,26 @@ class PaperBroker:
         self._emit(_REJECTED, req, req.price, req.qty, 0, ts, reason)
 
     def _fill(self, st: _Symbol, o: _Order, qty: int, price: int, liq: Liquidity, ts: int) -> None:
-        o.leaves -= qty
-        rate = st.maker_rate if liq is _MAKER else st.taker_rate
-        fee = _MONEY.multiply(rate, price * qty) if rate else _ZERO
+        leaves = o.leaves = o.leaves - qty
         stats = self.stats
         stats.fills += 1
         if liq is _MAKER:
+            rate = st.maker_rate
             stats.maker_fills += 1
         else:
+            rate = st.taker_rate
             stats.taker_fills += 1
-        if o.leaves == 0 and o.level is not None:
+        fee = _MONEY.multiply(rate, price * qty) if rate else _ZERO
+        if leaves == 0 and o.level is not None:
             self._unrest(st, o)
-        self._emit(_FILL, o.request, price, qty, o.leaves, ts, "", liq, fee)
+        req = o.request
+        self._eid = eid = self._eid + 1
+        self._out.append(
+            OrderEvent(
+                _FILL, o.account, o.coid, req.symbol, req.side, price, qty, leaves, ts, eid, "",
+                liq, fee,
+            )
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ arrivals
 
@@ -656,22 +691,31 @@ class PaperBroker:
         if req.post_only and self._available(st, o.is_buy, limit, 1) > 0:
             self._reject(req, "WOULD_CROSS", t)
             return
-        self.stats.accepted += 1
-        self._emit(_ACCEPTED, req, req.price, req.qty, req.qty, t)
+        stats = self.stats
+        stats.accepted += 1
+        qty = req.qty
+        self._eid = eid = self._eid + 1
+        out = self._out
+        out.append(
+            OrderEvent(
+                _ACCEPTED, o.account, o.coid, req.symbol, req.side, req.price, qty, qty, t, eid
+            )
+        )
         tif = req.tif
-        if tif is _FOK and self._available(st, o.is_buy, limit, req.qty) < req.qty:
-            self.stats.expired += 1
-            self._emit(_EXPIRED, req, req.price, req.qty, 0, t, "FOK_UNFILLED")
+        if tif is _FOK and self._available(st, o.is_buy, limit, qty) < qty:
+            stats.expired += 1
+            self._emit(_EXPIRED, req, req.price, qty, 0, t, "FOK_UNFILLED")
             return
         self._take(st, o, limit, t)
-        if o.leaves == 0:
+        leaves = o.leaves
+        if leaves == 0:
             return
         if is_market:
-            self.stats.expired += 1
-            self._emit(_EXPIRED, req, req.price, o.leaves, 0, t, "NO_LIQUIDITY")
+            stats.expired += 1
+            self._emit(_EXPIRED, req, req.price, leaves, 0, t, "NO_LIQUIDITY")
         elif tif is not _GTC:
-            self.stats.expired += 1
-            self._emit(_EXPIRED, req, req.price, o.leaves, 0, t, "IOC_REMAINDER")
+            stats.expired += 1
+            self._emit(_EXPIRED, req, req.price, leaves, 0, t, "IOC_REMAINDER")
         else:
             self._rest(st, o)
 
@@ -768,16 +812,32 @@ class PaperBroker:
             n *= 4
 
     def _take(self, st: _Symbol, o: _Order, limit: int | None, t: int) -> None:
-        """Walk the opposite side within ``limit``, filling ``o`` (TAKER) level by level."""
+        """Walk the opposite side within ``limit``, filling ``o`` (TAKER) level by level.
+
+        The best level comes from ``best_*`` (one small call); ``depth`` is read only when the
+        order needs more than the best level has.
+        """
         book = st.book
         assert book is not None
         is_buy = o.is_buy
         best = book.best_ask() if is_buy else book.best_bid()
-        if best is None or (limit is not None and (best[0] > limit if is_buy else best[0] < limit)):
+        if best is None:
+            return
+        p, q = best
+        if limit is not None and (p > limit if is_buy else p < limit):
             return
         taken = st.taken_asks if is_buy else st.taken_bids
+        had = taken.get(p, 0)
+        avail = q - had
+        if avail > 0:
+            leaves = o.leaves
+            f = avail if avail < leaves else leaves
+            taken[p] = had + f
+            self._fill(st, o, f, p, _TAKER, t)
+            if o.leaves == 0:
+                return
         n = 16
-        start = 0
+        start = 1  # the best level (index 0) is done
         while True:
             bids, asks = book.depth(n)
             levels = asks if is_buy else bids
@@ -908,7 +968,14 @@ class PaperBroker:
             self.stats.unknown_symbol_events += 1
             self.advance_to(t)
             return
-        self._book(st, update, t)
+        if st.bids or st.asks or st.taken_bids or st.taken_asks or self._heap or self._restoring:
+            self._book(st, update, t)
+        else:
+            # Nothing of ours rests, is remembered or is in flight: what ``_book`` would do.
+            if st.book is not update.book:
+                self._bind(st, update.book)
+            if t > self._now:
+                self._now = t
         if self._out:
             self._flush()
 
