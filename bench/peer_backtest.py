@@ -23,13 +23,17 @@ What it does:
 
    Throughput is ticks / median wall time of ``run()``, with the cyclic GC off while it runs
    (as in ``peer_nautilus.py``; with a million live tick objects a full collection is costly).
+   The CPU time of each ``run()`` (``time.process_time``) is recorded too: on a shared machine
+   the least CPU time of a repeat on each side gives a supplementary ``cpu ratio`` that load
+   swings disturb less than the wall-clock one (the two engines run one after the other).
 3. Ours: :func:`run_ours` runs the same arrays through tradecore's event-driven backtester
    (``tradecore.backtest.engine``) with no strategy and with :class:`EmaCore` wrapped in a
    ``tradecore.strategy.Strategy`` (``on_quote``, a market order on each cross through the
    node's risk, order manager, paper broker and portfolio), timing ``engine.run()`` the same
    way. Targets: >= 5x nautilus with no strategy, >= 3x with the per-tick Python strategy.
 
-Results: a table on stdout and ``bench/results/backtest_peer.json``.
+Results: a table on stdout (with the 1-minute load average at the start and the end) and
+``bench/results/backtest_peer.json``.
 """
 
 from __future__ import annotations
@@ -148,7 +152,7 @@ def _nautilus_child(npz: Path, repeats: int) -> dict[str, Any]:
             self.pos = target
             self.orders_sent += 1
 
-    def one(with_strategy: bool) -> tuple[float, int]:
+    def one(with_strategy: bool) -> tuple[float, float, int]:
         engine = BacktestEngine(
             BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR", bypass_logging=True))
         )
@@ -168,26 +172,32 @@ def _nautilus_child(npz: Path, repeats: int) -> dict[str, Any]:
         gc.collect()
         gc.disable()  # the repository's convention: no cyclic GC while the clock runs
         try:
+            c0 = time.process_time()
             t0 = time.perf_counter()
             engine.run()
             dt = time.perf_counter() - t0
+            cpu = time.process_time() - c0
         finally:
             gc.enable()
         orders = strat.orders_sent if strat is not None else 0
         engine.dispose()
-        return dt, orders
+        return dt, cpu, orders
 
     out: dict[str, Any] = {"ticks": len(ticks)}
     for name, with_strategy in (("no_strategy", False), ("ema_cross", True)):
         times = []
+        cpus = []
         orders = 0
         for _ in range(repeats):
-            dt, orders = one(with_strategy)
+            dt, cpu, orders = one(with_strategy)
             times.append(dt)
+            cpus.append(cpu)
         med = statistics.median(times)
         out[name] = {
             "seconds": times,
             "median_s": med,
+            "cpu_seconds": cpus,
+            "min_cpu_s": min(cpus),
             "ticks_per_s": len(ticks) / med,
             "orders": orders,
         }
@@ -241,6 +251,7 @@ def run_ours(arrays: dict[str, Any], repeats: int) -> dict[str, Any] | None:
     out: dict[str, Any] = {"ticks": n}
     for name, with_strategy in (("no_strategy", False), ("ema_cross", True)):
         times = []
+        cpus = []
         orders = fills = 0
         for _ in range(repeats):
             strat = EmaCross() if with_strategy else None
@@ -255,20 +266,25 @@ def run_ours(arrays: dict[str, Any], repeats: int) -> dict[str, Any] | None:
             gc.collect()
             gc.disable()
             try:
+                c0 = time.process_time()
                 t0 = time.perf_counter()
                 result = engine.run()
                 dt = time.perf_counter() - t0
+                cpu = time.process_time() - c0
             finally:
                 gc.enable()
             if result.events != n:
                 raise RuntimeError(f"tradecore processed {result.events} of {n} ticks")
             times.append(dt)
+            cpus.append(cpu)
             orders = strat.orders_sent if strat is not None else 0
             fills = len(result.fills)
         med = statistics.median(times)
         out[name] = {
             "seconds": times,
             "median_s": med,
+            "cpu_seconds": cpus,
+            "min_cpu_s": min(cpus),
             "ticks_per_s": n / med,
             "orders": orders,
             "fills": fills,
@@ -303,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no {PEER_PY}: run `make peer` once to create the nautilus venv", file=sys.stderr)
         return 2
     chunk = next(synthetic_quotes(args.ticks, args.seed, chunk_rows=args.ticks))
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         npz = Path(tmp) / "quotes.npz"
         arrays: dict[str, Any] = dict(chunk)
@@ -328,17 +345,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tradecore": ours,
         "targets": {"no_strategy": TARGET_NO_STRATEGY, "ema_cross": TARGET_EMA},
         "machine": machine_info(commit=git_commit(REPO)),
+        "loadavg_1m_start": load_start,
     }
     head = f"{'scenario':<14}{'nautilus ticks/s':>18}{'tradecore ticks/s':>20}"
-    print(f"{head}{'ratio':>8}{'target':>8}")
+    print(f"{head}{'ratio':>8}{'target':>8}{'cpu ratio':>11}")
     for name, target in (("no_strategy", TARGET_NO_STRATEGY), ("ema_cross", TARGET_EMA)):
         n_rate = naut[name]["ticks_per_s"]
         o_rate = ours[name]["ticks_per_s"] if ours else None
         ratio = o_rate / n_rate if o_rate else None
         result.setdefault("ratios", {})[name] = ratio
+        # Supplementary, for a shared machine: the least CPU time of a repeat on each side.
+        cpu_ratio = naut[name]["min_cpu_s"] / ours[name]["min_cpu_s"] if ours else None
+        result.setdefault("cpu_ratios", {})[name] = cpu_ratio
         o_txt = f"{o_rate:>20,.0f}" if o_rate else f"{'(not built yet)':>20}"
         r_txt = f"{ratio:>7.2f}x" if ratio else f"{'-':>8}"
-        print(f"{name:<14}{n_rate:>18,.0f}{o_txt}{r_txt}{target:>7.0f}x")
+        c_txt = f"{cpu_ratio:>10.2f}x" if cpu_ratio else f"{'-':>11}"
+        print(f"{name:<14}{n_rate:>18,.0f}{o_txt}{r_txt}{target:>7.0f}x{c_txt}")
+    load_end = os.getloadavg()[0]
+    print(f"load average (1 min): {load_start:.2f} at the start, {load_end:.2f} at the end")
     print(f"nautilus orders sent by the EMA cross: {naut['ema_cross']['orders']:,}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

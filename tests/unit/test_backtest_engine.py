@@ -7,6 +7,7 @@ Parquet files in temporary directories, the ``tradecore`` command in a subproces
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from decimal import Decimal
@@ -26,15 +27,16 @@ from tradecore.backtest.engine import (
     StrategyError,
     StrategySpec,
     TradeFeed,
+    fills_digest,
     run_config,
 )
 from tradecore.data import DataFormatError, write_table
 from tradecore.data.synthetic import synthetic_bars, synthetic_quotes
 from tradecore.enums import Side, TimeInForce
 from tradecore.execution import LatencyModel, PaperBrokerConfig
-from tradecore.execution.types import Fill
+from tradecore.execution.types import Fill, Order
 from tradecore.instrument import Instrument
-from tradecore.marketdata.events import BookUpdate, TradeTick
+from tradecore.marketdata.events import BookUpdate, Quote, TradeTick
 from tradecore.strategy import Strategy
 
 INST = Instrument("SYN", "0.01", "1")
@@ -442,3 +444,147 @@ def test_pair_split_yields_both_halves_in_order_and_holds_only_the_lead() -> Non
     assert len(split._ahead[1]) == 5
     assert list(second) == [f"b{i}" for i in range(5, 10)]
     assert list(first) == [] and list(second) == []
+
+
+class QuoteTrader(Strategy):
+    """Trades on quotes only (market orders, resting bids, cancels) and records every callback."""
+
+    def __init__(self) -> None:
+        super().__init__("qt", ["SYN"])
+        self.n = 0
+        self.fills: list[tuple[int, int, int, int]] = []
+        self.orders: list[tuple[int, str, int]] = []
+        self.timers: list[int] = []
+
+    def on_start(self) -> None:
+        self.ctx.set_timer("t", 20_000_000)
+
+    def on_quote(self, event: Quote) -> None:
+        self.n += 1
+        ctx = self.ctx
+        if self.n % 7 == 0:
+            side = Side.BUY if (self.n // 7) % 2 else Side.SELL
+            ctx.submit_market("SYN", side, 1 + self.n % 3)
+        elif self.n % 11 == 0:
+            ctx.submit_limit("SYN", Side.BUY, 2, event.bid_price)
+        elif self.n % 13 == 0:
+            for o in ctx.open_orders("SYN"):
+                ctx.cancel(o.client_order_id)
+
+    def on_fill(self, fill: Fill) -> None:
+        self.fills.append((fill.ts_ns, fill.client_order_id, fill.qty, fill.price))
+
+    def on_order(self, order: Order) -> None:
+        self.orders.append((order.client_order_id, order.status.value, self.ctx.now_ns()))
+
+    def on_timer(self, name: str, now_ns: int) -> None:
+        self.timers.append(now_ns)
+
+
+class QuoteCounter(Strategy):
+    def __init__(self) -> None:
+        super().__init__("counter", ["SYN"])
+        self.n = 0
+
+    def on_quote(self, event: Quote) -> None:
+        self.n += 1
+
+
+class SpyQuoteFeed(QuoteFeed):
+    """A QuoteFeed that records whether the single-strategy loop ran."""
+
+    one_quote_loop = False
+
+    def _run_one_quote(self, eng: Any, slot: Any, on_quote: Any) -> None:
+        self.one_quote_loop = True
+        super()._run_one_quote(eng, slot, on_quote)
+
+
+def _quote_run(
+    *, listener: bool = False, always_busy: bool = False, rows: int = 12_000
+) -> tuple[QuoteTrader, SpyQuoteFeed, Any]:
+    from tradecore.execution import PaperBroker
+
+    broker = PaperBrokerConfig(
+        latency=LatencyModel(entry_ns=3_000_000, cancel_ns=2_000_000, jitter_ns=1_000_000),
+        taker_fee_bps=Decimal(2),
+        maker_fee_bps=Decimal(-1),
+        seed=5,
+    )
+    settings = EngineSettings(broker=broker, equity_interval_ns=50_000_000)
+    trader = QuoteTrader()
+    specs = [StrategySpec("qt", account=1, initial_cash=Decimal(10_000), instance=trader)]
+    if listener:
+        specs.append(StrategySpec("counter", account=2, instance=QuoteCounter()))
+    feed = SpyQuoteFeed("q", "SYN", synthetic_quotes(rows, 21, chunk_rows=2_500))
+
+    def factory(eng: BacktestEngine) -> PaperBroker:
+        return PaperBroker([INST], eng.clock, broker)
+
+    eng = BacktestEngine(
+        [INST], [feed], specs, settings, broker_factory=factory if always_busy else None
+    )
+    return trader, feed, eng.run()
+
+
+def test_single_quote_strategy_loop_gives_the_same_run_as_the_general_loops() -> None:
+    fast_trader, fast_feed, fast = _quote_run()
+    assert fast_feed.one_quote_loop
+    assert len(fast.fills) > 500 and fast_trader.timers and fast_trader.orders
+    # Each fill reached on_fill once; every report reached on_order.
+    assert len(fast_trader.fills) == len(fast.fills)
+    for kwargs in ({"listener": True}, {"always_busy": True}):
+        trader, feed, res = _quote_run(**kwargs)
+        assert not feed.one_quote_loop
+        assert res.fills_hash == fast.fills_hash and res.orders_hash == fast.orders_hash
+        assert res.final["qt"] == fast.final["qt"] and res.events == fast.events == 12_000
+        assert trader.fills == fast_trader.fills and trader.orders == fast_trader.orders
+        assert trader.timers == fast_trader.timers
+        eq = res.tables["qt"].equity
+        assert eq.equals(fast.tables["qt"].equity)
+
+
+class QuoteRaiser(Strategy):
+    def __init__(self) -> None:
+        super().__init__("boom", ["SYN"])
+        self.n = 0
+
+    def on_quote(self, event: Quote) -> None:
+        self.n += 1
+        if self.n == 3:
+            raise ZeroDivisionError("bad quote")
+
+
+def test_single_quote_strategy_loop_names_the_row_that_raised() -> None:
+    rows = [(i * 10, 100, 5, 101, 5) for i in range(1, 9)]
+    feed = SpyQuoteFeed("quotes.parquet", "SYN", [quotes(rows[:2]), quotes(rows[2:])])
+    eng = BacktestEngine([INST], [feed], [StrategySpec("boom", account=1, instance=QuoteRaiser())])
+    with pytest.raises(StrategyError) as info:
+        eng.run()
+    msg = str(info.value)
+    assert feed.one_quote_loop and "on_quote" in msg and "ZeroDivisionError: bad quote" in msg
+    assert "Quote SYN at ts 30" in msg and "quotes.parquet row 3" in msg
+    res = BacktestEngine(
+        [INST],
+        [SpyQuoteFeed("q", "SYN", [quotes(rows)])],
+        [StrategySpec("boom", account=1, instance=QuoteRaiser())],
+        EngineSettings(stop_on_strategy_error=False),
+    ).run()
+    assert res.strategy_errors == 1 and res.events == 8
+
+
+def test_result_hashes_are_the_fills_and_orders_of_the_run() -> None:
+    _, _, res = _quote_run(rows=3_000)
+    assert len(res.fills) > 50
+    # The digest is SHA-256 over one line per fill, as documented.
+    lines = "".join("|".join(str(v) for v in r[:9]) + "\n" for r in res.fills)
+    assert res.fills_hash == hashlib.sha256(lines.encode()).hexdigest()
+    assert res.fills_hash == fills_digest(res.fills) and res.fills_hash == res.fills_hash
+    orders = sorted(res._engine.om.orders(), key=lambda o: (o.account, o.client_order_id))
+    text = "".join(
+        f"{o.account}|{o.client_order_id}|{o.symbol}|{o.request.side.value}|"
+        f"{o.request.order_type.value}|{o.request.tif.value}|{o.request.qty}|{o.request.price}|"
+        f"{o.request.ts_ns}|{o.status.value}|{o.filled_qty}\n"
+        for o in orders
+    )
+    assert res.orders_hash == hashlib.sha256(text.encode()).hexdigest()

@@ -28,9 +28,14 @@ older than the clock is an error naming the feed and row (time never goes backwa
 **Fast path.** While the paper broker is idle (:meth:`~tradecore.execution.PaperBroker.idle`: no
 resting order, no request in flight, no liquidity taken), a book update or trade cannot matter
 to it, so it is not called (checked once after every broker call, not per event); a strategy
-that does not override a callback is not called, and no event object is built for nobody. The
-quote loop runs over plain Python ints of each chunk (``tolist``) and allocates nothing per tick
-except the events a strategy actually receives.
+that does not override a callback (``on_fill`` and ``on_order`` included) is not called, and no
+event object is built for nobody. The quote loop runs over plain Python ints of each chunk
+(``tolist``) and allocates nothing per tick except the events a strategy actually receives; the
+common case of a single quote feed with one ``on_quote`` strategy has its own loop
+(:meth:`QuoteFeed._run_one_quote`: the same steps, the callback called directly). The wake-up
+time is brought forward after each broker call (a request in flight) and recomputed only when
+it is reached or a timer changes, not after every event. The result's hashes are computed when
+first read (:attr:`BacktestResult.fills_hash`), like its tables, not inside :meth:`run`.
 
 **Errors.** Data errors (:class:`~tradecore.data.DataFormatError`) name the file and row. A
 strategy that raises stops the run (``on_strategy_error = "stop"``, the default) with a
@@ -64,6 +69,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Context as DecimalContext
 from decimal import Decimal, Inexact, InvalidOperation, Overflow
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -120,6 +126,15 @@ _GTC = TimeInForce.GTC
 _MAKER = Liquidity.MAKER
 _REJECTED_EV = OrderEventKind.REJECTED
 _REJECTED_ST = OrderStatus.REJECTED
+_MARKET = OrderType.MARKET
+_IOC = TimeInForce.IOC
+# ``member.value`` of an enum is a Python-level descriptor call (~0.5 us in CPython 3.11).
+_LIQUIDITY_VALUE = {m: m.value for m in Liquidity}
+_ENUM_VALUE: dict[Any, str] = {
+    m: m.value for e in (Side, OrderType, TimeInForce, OrderStatus) for m in e
+}
+_ORDER_KEY = attrgetter("request.account", "request.client_order_id")
+_HASH_BATCH = 4096
 
 
 class BacktestError(TradecoreError, RuntimeError):
@@ -250,9 +265,17 @@ class QuoteFeed(_ChunkFeed):
         """The rest of the feed when it is the only one: the engine's per-event steps inlined
         (order check, wake-ups, clock, book, dispatch only when someone listens)."""
         sym = self.symbol
+        quote_calls = [(sl, sl.strategy.on_quote) for sl in eng.quote_routes.get(sym, ())]
+        if (
+            len(quote_calls) == 1
+            and eng._paper
+            and not eng.book_routes.get(sym)
+            and not eng.sample_every_event
+        ):
+            self._run_one_quote(eng, *quote_calls[0])
+            return
         book = eng.top_books[sym]
         on_book = bool(eng.book_routes.get(sym))
-        quote_calls = [(sl, sl.strategy.on_quote) for sl in eng.quote_routes.get(sym, ())]
         failed = eng._strategy_failed
         new_quote = Quote
         every = eng.sample_every_event
@@ -268,6 +291,7 @@ class QuoteFeed(_ChunkFeed):
                     eng.out_of_order(self, ts)
                 last = ts
                 if ts >= eng.wake_ns:
+                    self.row = row
                     eng.wake_up(ts)
                 eng.now_ns = ts
                 book.bid_px = bp
@@ -289,9 +313,77 @@ class QuoteFeed(_ChunkFeed):
                         finally:
                             eng._depth -= 1
                 if eng.post_needed:
+                    self.row = row
                     eng.post_event()
                 if every:
+                    self.row = row
                     eng.sample(ts)
+            if not self._next_chunk():
+                break
+            rows = self._rows
+        self.row = row
+        eng.events += row - start
+
+    def _run_one_quote(
+        self, eng: BacktestEngine, slot: _Slot, on_quote: Callable[[Quote], None]
+    ) -> None:
+        """:meth:`run_alone` for the common case: one strategy listens to the quotes, none to
+        the book, the broker is the paper broker, equity is sampled on its timer. The same
+        steps in the same order as :meth:`BacktestEngine.book_changed` and the general loop,
+        with the one callback called directly (no route loop) and the busy broker's book
+        update inlined.
+
+        ``self.row`` (what error messages name) is stored only before a step that can raise
+        or call a strategy (a wake-up, the broker, ``post_event``) and when the callback
+        raised; in between it is not read. The callback runs at depth 0 of the engine (this
+        loop is the outermost caller), so the depth is set, not counted.
+        """
+        sym = self.symbol
+        book = eng.top_books[sym]
+        failed = eng._strategy_failed
+        new_quote = Quote
+        new_update = BookUpdate
+        broker_on_book = eng.broker.on_book
+        broker_idle = eng.broker.idle
+        row = start = self.row
+        last = eng.now_ns
+        rows = self._rows
+        if eng._depth:
+            raise AssertionError("run_alone is the outermost caller")  # pragma: no cover
+        while True:
+            for ts, uid, bp, bq, ap, aq in rows:
+                row += 1
+                if ts < last:
+                    self.row = row
+                    eng.out_of_order(self, ts)
+                last = ts
+                if ts >= eng.wake_ns:
+                    self.row = row
+                    eng.wake_up(ts)
+                eng.now_ns = ts
+                book.bid_px = bp
+                book.bid_qty = bq
+                book.ask_px = ap
+                book.ask_qty = aq
+                if eng.busy:
+                    # Requests go in flight only through the engine's submit, cancel, modify
+                    # and cancel_all, which bring the wake-up forward themselves (also when
+                    # one runs inside this call): only the idle flag is refreshed here.
+                    self.row = row
+                    broker_on_book(new_update(sym, ts, ts, uid, book))
+                    eng.busy = not broker_idle()
+                q = new_quote(sym, ts, ts, uid, bp, bq, ap, aq)
+                eng._depth = 1
+                try:
+                    on_quote(q)
+                except Exception as exc:
+                    self.row = row
+                    failed(slot, "on_quote", q, "", exc)
+                finally:
+                    eng._depth = 0
+                if eng.post_needed:
+                    self.row = row
+                    eng.post_event()
             if not self._next_chunk():
                 break
             rows = self._rows
@@ -480,6 +572,14 @@ class _Slot:
     fills: int = 0
     errors: int = 0
     equity_rows: list[tuple[int, Decimal, int]] = field(default_factory=list)
+    # The bound on_fill / on_order if the strategy overrides them, else None (not called).
+    fill_cb: Callable[[Fill], None] | None = None
+    order_cb: Callable[[Order], None] | None = None
+
+
+def _overrides(strategy: Strategy, callback: str) -> bool:
+    """True if the strategy's class replaces the base class's no-op ``callback``."""
+    return getattr(type(strategy), callback) is not getattr(Strategy, callback)
 
 
 class BacktestContext:
@@ -540,9 +640,7 @@ class BacktestContext:
         return self._engine.submit(self, symbol, side, qty, price, _LIMIT, tif, post_only, tag)
 
     def submit_market(self, symbol: str, side: Side, qty: int, *, tag: str = "") -> Order:
-        return self._engine.submit(
-            self, symbol, side, qty, 0, OrderType.MARKET, TimeInForce.IOC, False, tag
-        )
+        return self._engine.submit(self, symbol, side, qty, 0, _MARKET, _IOC, False, tag)
 
     def cancel(self, client_order_id: int) -> bool:
         return self._engine.cancel(self._account, client_order_id)
@@ -709,6 +807,10 @@ class BacktestEngine:
                     )
             ctx = BacktestContext(self, strat.name, sp.account)
             slot = _Slot(strat, ctx, sp.account, strat.symbols[0], sp.initial_cash)
+            if _overrides(strat, "on_fill"):
+                slot.fill_cb = strat.on_fill
+            if _overrides(strat, "on_order"):
+                slot.order_cb = strat.on_order
             self.slots.append(slot)
             self.slots_by_name[strat.name] = slot
             self.slots_by_account[sp.account] = slot
@@ -720,7 +822,9 @@ class BacktestEngine:
 
         # Execution: order manager, portfolio, broker (on the simulated clock).
         self.om.add_fill_listener(self._on_fill)
-        self.om.add_order_listener(self._on_order)
+        if any(sl.order_cb is not None for sl in self.slots):
+            # Only on_order deliveries need it (two calls per order otherwise spent for none).
+            self.om.add_order_listener(self._on_order)
         if broker_factory is None:
             self.broker: Any = PaperBroker(
                 self.instruments.values(), self.clock, s.broker, sink=self._on_report
@@ -755,13 +859,12 @@ class BacktestEngine:
             feed.bind(self)
 
     def _routes(self, callback: str) -> dict[str, tuple[_Slot, ...]]:
-        base = getattr(Strategy, callback)
         out: dict[str, tuple[_Slot, ...]] = {}
         for sym in self.instruments:
             out[sym] = tuple(
                 sl
                 for sl in self.slots
-                if sym in sl.strategy.symbols and getattr(type(sl.strategy), callback) is not base
+                if sym in sl.strategy.symbols and _overrides(sl.strategy, callback)
             )
         return out
 
@@ -871,10 +974,18 @@ class BacktestEngine:
                 self.call(slot, "on_resync", slot.strategy.on_resync, ev)
 
     def _after_broker(self) -> None:
-        """Refresh the fast-path flag and the wake-up time after the broker was called."""
-        self.busy = not self.broker.idle() if self._paper else True
-        self._wake_dirty = True
-        self.post_needed = True
+        """Refresh the fast-path flag and the wake-up time after the broker was called.
+
+        The call may have put a request in flight: the wake-up time comes forward to its
+        arrival if that is earlier. It is never pushed back here: a wake-up that finds nothing
+        due only recomputes it (:meth:`wake_up`), so an early one costs a call, never an event.
+        Reports the call produced set ``post_needed`` themselves (:meth:`_on_report`).
+        """
+        broker = self.broker
+        self.busy = not broker.idle() if self._paper else True
+        due = broker.next_due_ns()
+        if due is not None and due < self.wake_ns:
+            self.wake_ns = due
 
     # ------------------------------------------------------------------ time
 
@@ -1099,8 +1210,7 @@ class BacktestEngine:
     def _on_fill(self, fill: Fill, order: Order) -> None:
         self.portfolio.on_fill(fill, order)
         key = (fill.account, fill.client_order_id)
-        if key not in self.first_fill:
-            self.first_fill[key] = fill.ts_ns
+        self.first_fill.setdefault(key, fill.ts_ns)
         if fill.liquidity is not _MAKER:
             self.taker_orders.add(key)
         self.fill_rows.append(
@@ -1113,7 +1223,7 @@ class BacktestEngine:
                 fill.qty,
                 fill.price,
                 fill.fee,
-                fill.liquidity.value,
+                _LIQUIDITY_VALUE[fill.liquidity],
                 fill.fill_id,
             )
         )
@@ -1122,12 +1232,16 @@ class BacktestEngine:
         slot = self.slots_by_account.get(fill.account)
         if slot is not None:
             slot.fills += 1
-            self._pending.append((slot, "on_fill", slot.strategy.on_fill, fill))
+            cb = slot.fill_cb
+            if cb is not None:
+                self._pending.append((slot, "on_fill", cb, fill))
 
     def _on_order(self, order: Order, ev: OrderEvent) -> None:
         slot = self.slots_by_account.get(order.account)
         if slot is not None:
-            self._pending.append((slot, "on_order", slot.strategy.on_order, order))
+            cb = slot.order_cb
+            if cb is not None:
+                self._pending.append((slot, "on_order", cb, order))
 
     # ------------------------------------------------------------------ risk and equity
 
@@ -1239,10 +1353,39 @@ class BacktestEngine:
 
 
 def fills_digest(rows: Iterable[Sequence[Any]]) -> str:
-    """SHA-256 of the fills (time, account, order, symbol, side, qty, price, fee, liquidity)."""
+    """SHA-256 of the fills (time, account, order, symbol, side, qty, price, fee, liquidity).
+
+    One line per fill, ``str`` of each value joined by ``|``; the lines are hashed in batches
+    (SHA-256 of a concatenation does not depend on how it is fed in).
+    """
     h = hashlib.sha256()
+    batch: list[str] = []
     for r in rows:
-        h.update(("|".join(str(v) for v in r[:9]) + "\n").encode())
+        batch.append("|".join(map(str, r[:9])))
+        if len(batch) == _HASH_BATCH:
+            h.update(("\n".join(batch) + "\n").encode())
+            batch.clear()
+    if batch:
+        h.update(("\n".join(batch) + "\n").encode())
+    return h.hexdigest()
+
+
+def _orders_digest(orders: Iterable[Order]) -> str:
+    """SHA-256 of the orders (request fields, final status and filled quantity), in batches."""
+    h = hashlib.sha256()
+    v = _ENUM_VALUE
+    batch: list[str] = []
+    for o in orders:
+        r = o.request
+        batch.append(
+            f"{r.account}|{r.client_order_id}|{r.symbol}|{v[r.side]}|{v[r.order_type]}|"
+            f"{v[r.tif]}|{r.qty}|{r.price}|{r.ts_ns}|{v[o.status]}|{o.filled_qty}\n"
+        )
+        if len(batch) == _HASH_BATCH:
+            h.update("".join(batch).encode())
+            batch.clear()
+    if batch:
+        h.update("".join(batch).encode())
     return h.hexdigest()
 
 
@@ -1253,8 +1396,6 @@ class BacktestResult:
     name: str
     events: int
     elapsed_s: float
-    fills_hash: str
-    orders_hash: str
     fills: list[tuple[Any, ...]]
     final: dict[str, dict[str, Any]]  # strategy name -> equity, position, orders, fills, pnl
     strategy_errors: int
@@ -1262,6 +1403,26 @@ class BacktestResult:
     extra: dict[str, Any] = field(default_factory=dict)
     _engine: Any = None
     _tables: dict[str, Any] | None = None
+    _fills_hash: str | None = None
+    _orders_hash: str | None = None
+
+    @property
+    def fills_hash(self) -> str:
+        """SHA-256 of every fill (:func:`fills_digest`), computed on first use (the fills are
+        the finished run's, so the value does not depend on when it is read)."""
+        if self._fills_hash is None:
+            self._fills_hash = fills_digest(self.fills)
+        return self._fills_hash
+
+    @property
+    def orders_hash(self) -> str:
+        """SHA-256 of every order (request, final status, filled quantity) in (account,
+        client order id) order, computed on first use from the finished run, like
+        :attr:`tables`."""
+        if self._orders_hash is None:
+            orders = [] if self._engine is None else self._engine.om.orders()
+            self._orders_hash = _orders_digest(sorted(orders, key=_ORDER_KEY))
+        return self._orders_hash
 
     @property
     def tables(self) -> dict[str, Any]:
@@ -1277,14 +1438,6 @@ class BacktestResult:
 
     @classmethod
     def build(cls, eng: BacktestEngine, elapsed: float) -> BacktestResult:
-        orders_all = sorted(eng.om.orders(), key=lambda o: (o.account, o.client_order_id))
-        oh = hashlib.sha256()
-        for o in orders_all:
-            r = o.request
-            oh.update(
-                f"{r.account}|{r.client_order_id}|{r.symbol}|{r.side.value}|{r.order_type.value}|"
-                f"{r.tif.value}|{r.qty}|{r.price}|{r.ts_ns}|{o.status.value}|{o.filled_qty}\n".encode()
-            )
         final: dict[str, dict[str, Any]] = {}
         for sl in eng.slots:
             acc = sl.account
@@ -1303,8 +1456,6 @@ class BacktestResult:
             name=eng.settings.name,
             events=eng.events,
             elapsed_s=elapsed,
-            fills_hash=fills_digest(eng.fill_rows),
-            orders_hash=oh.hexdigest(),
             fills=list(eng.fill_rows),
             final=final,
             strategy_errors=eng.strategy_errors,
@@ -1388,7 +1539,7 @@ def _build_tables(eng: Any) -> dict[str, Any]:
 
     from tradecore.backtest.stats import RunTables
 
-    orders_all = sorted(eng.om.orders(), key=lambda o: (o.account, o.client_order_id))
+    orders_all = sorted(eng.om.orders(), key=_ORDER_KEY)
     tables: dict[str, Any] = {}
     for sl in eng.slots:
         acc = sl.account
