@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from tradecore.enums import Side
 from tradecore.errors import UsageError
 from tradecore.execution import DictL2Book, Fill, Liquidity, Portfolio
+from tradecore.execution.portfolio import COST_GRID
 from tradecore.instrument import Instrument
 from tradecore.marketdata.events import BookUpdate
 
@@ -49,7 +50,7 @@ def test_long_then_partial_close_then_flip_short() -> None:
     assert acct.equity == Decimal(100) + acct.realized_pnl + acct.unrealized_pnl - acct.fees
 
 
-def test_fractional_average_is_exact() -> None:
+def test_fractional_average_is_exact_and_a_partial_close_rounds_to_the_grid() -> None:
     pf = Portfolio([INST])
     pf.on_fill(fill(Side.BUY, 1, 100, 1))
     pf.on_fill(fill(Side.BUY, 2, 101, 2))
@@ -57,13 +58,50 @@ def test_fractional_average_is_exact() -> None:
     assert p.avg_price_ticks == Fraction(302, 3)  # 100.666... ticks: not a float, not rounded
     pf.on_fill(fill(Side.SELL, 1, 102, 3))
     p = pf.position(1, SYM)
-    assert p.realized_ticklots == Fraction(4, 3)
-    assert p.avg_price_ticks == Fraction(302, 3)  # closing at the average keeps it
+    # The two lots left would cost 604/3 tick-lots: off the 10**-12 grid, so rounded half-even
+    # (201.333333333333); realized takes exactly the rest: 102 - (302 - 201.333333333333).
+    assert COST_GRID == 10**12
+    kept = Fraction(201_333_333_333_333, 10**12)
+    assert p.avg_price_ticks == kept / 2
+    assert p.realized_ticklots == 102 - (302 - kept) == Fraction(1_333_333_333_333, 10**12)
     pf.on_fill(fill(Side.SELL, 2, 99, 4))
     p = pf.position(1, SYM)
-    # Total: bought 302, sold 102 + 198 = 300 -> -2 tick-lots.
+    # Total: bought 302, sold 102 + 198 = 300 -> -2 tick-lots, exact whatever was rounded.
     assert p.qty == 0 and p.realized_ticklots == -2
     assert p.realized_pnl == Decimal("-0.00002")
+
+
+def test_partial_closes_keep_denominators_bounded() -> None:
+    # A position wandering around without going flat, partly closed again and again at odd
+    # sizes: exact averages would multiply their denominators at every close (thousands of
+    # digits after a few thousand fills, and str() of them fails past 4,300 digits).
+    import random
+
+    rng = random.Random(5)
+    pf = Portfolio([INST])
+    total_spent = 0
+    for i in range(5_000):
+        qty = pf.position_qty(1, SYM)
+        side = Side.SELL if qty > 60 else Side.BUY if qty < 5 else rng.choice([Side.BUY, Side.SELL])
+        lots = rng.choice([1, 2, 3, 7, 11, 13])
+        price = rng.randint(9_900, 10_100)
+        pf.on_fill(fill(side, lots, price, i + 1))
+        total_spent += price * (lots if side is Side.BUY else -lots)
+        rec = pf.record(1, SYM)
+        assert rec is not None
+        for value in (rec.cost_ticklots, rec.realized_ticklots):
+            assert COST_GRID % Fraction(value).denominator == 0
+            str(value)  # what the store writes
+    # What was realized is what the closed lots gave: the net spent minus the cost still
+    # carried by the open lots, exactly (the rounding only moved value between the two).
+    rec = pf.record(1, SYM)
+    assert rec is not None
+    assert rec.realized_ticklots == rec.cost_ticklots - total_spent
+    last_mark = 10_000
+    pf.mark_price(SYM, last_mark)
+    view = pf.position(1, SYM)
+    # Total P&L (realized + unrealized) = qty * mark - net spent, exactly.
+    assert view.realized_ticklots + view.unrealized_ticklots == view.qty * last_mark - total_spent
 
 
 def test_duplicate_fill_ids_are_ignored() -> None:
@@ -170,7 +208,8 @@ def test_cash_plus_position_value_is_conserved_apart_from_fees(
 
 
 class _ReferencePosition:
-    """The module doc's average-cost rules, step by step in Fractions (the oracle)."""
+    """The module doc's average-cost rules, step by step in Fractions (the oracle), with the
+    cost left after a partial close rounded half-even to the ``COST_GRID`` grid."""
 
     def __init__(self) -> None:
         self.qty = 0
@@ -185,14 +224,18 @@ class _ReferencePosition:
         sign = 1 if self.qty > 0 else -1
         closing = min(abs(signed), abs(self.qty))
         avg = self.cost / self.qty
-        self.realized += sign * closing * (price - avg)
         opening = abs(signed) - closing
+        remaining = 0 if opening else self.qty - sign * closing
+        kept = avg * remaining
+        if (kept * COST_GRID).denominator != 1:
+            kept = Fraction(round(kept * COST_GRID), COST_GRID)  # round() is half-even
+        self.realized += sign * closing * price - (self.cost - kept)
         if opening:
             self.qty = -sign * opening
             self.cost = Fraction(price * self.qty)
         else:
-            self.qty -= sign * closing
-            self.cost = avg * self.qty
+            self.qty = remaining
+            self.cost = kept
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -9,12 +9,17 @@ mid of the last book seen, or a price set explicitly). Each symbol's
 Bookkeeping (average cost):
 
 - ``cost`` is the signed cost basis of the open position in tick-lots (``sum(price * signed
-  qty)`` of the lots still open), an ``int`` or an exact :class:`fractions.Fraction` once a
-  partial close leaves a fractional average; ``avg_price_ticks = cost / qty``.
+  qty)`` of the lots still open), an ``int`` or a :class:`fractions.Fraction` once a partial
+  close leaves a fractional average; ``avg_price_ticks = cost / qty``.
 - A fill in the direction of the position (or from flat) adds ``price * qty`` to ``cost``.
-- A fill against the position closes ``c = min(|fill|, |position|)`` lots at the average:
-  ``realized += sign(position) * c * (price - avg)``; the remainder, if any, opens a new
-  position at the fill price.
+- A fill against the position closes ``c = min(|fill|, |position|)`` lots at the average: the
+  cost left on the open lots is ``cost * remaining / qty``, rounded half-even to
+  ``1 / COST_GRID`` (10^-12) tick-lots when it is not on that grid (a third, a seventh ...), and
+  ``realized += sign(position) * c * price - (cost removed)``, which is
+  ``sign(position) * c * (price - avg)`` whenever nothing was rounded; the remainder of the
+  fill, if any, opens a new position at the fill price. Every value's denominator divides
+  ``COST_GRID``: bounded, however many partial closes; the rounding moves at most 10^-12
+  tick-lots per close between realized and unrealized and never changes their sum.
 - ``cash -= price * signed_qty * unit + fee`` on every fill (a buy spends, a sell receives);
   fees are also summed per position (negative fee = rebate).
 - ``unrealized = qty * mark - cost`` (zero while the symbol has no mark);
@@ -22,11 +27,11 @@ Bookkeeping (average cost):
 - ``equity = cash + sum(market values)``. Invariant (exact, tested by a property test):
   ``equity == initial cash + realized + unrealized - fees``.
 
-Exactness: tick-lot amounts are integers or Fractions, cash and fees are Decimal computed with
-a 60-digit context that traps any rounding. Views convert Fractions to Decimal money exactly
-when the value has a finite decimal expansion (always, for marks at mid and integer fills,
-except after partial closes at fractional averages), otherwise rounded half-even to 34
-significant digits; the ``*_ticklots`` fields keep the exact Fraction.
+Exactness: tick-lot amounts are integers or Fractions (on the ``COST_GRID`` grid, see above),
+cash and fees are Decimal computed with a 60-digit context that traps any rounding. Views
+convert Fractions to Decimal money exactly when the value has a finite decimal expansion
+(always for cost and realized; an average price ``cost / qty`` may not), otherwise rounded
+half-even to 34 significant digits; the ``*_ticklots`` fields keep the exact Fraction.
 
 Marks set from a book (:meth:`Portfolio.mark`) are kept as twice the mid, an int, so marking
 builds no Fraction; :meth:`Portfolio.mark` says whether the mark moved. Views and sums use an
@@ -36,8 +41,8 @@ have a numerator of any length, and the only rounding is the one documented abov
 Fills are idempotent per ``(account, fill_id)``: a fill seen twice is ignored and counted.
 
 Cost: a fill is a few integer operations and three ``Decimal`` operations (cash, fees), a
-microsecond or two; a close against a fractional average is computed on integer numerators and
-denominators with one ``Fraction`` normalisation per result (not step by step in Fractions).
+microsecond or two; a partial close against a fractional average is computed on integer
+numerators and denominators, with at most two ``Fraction`` normalisations.
 :meth:`Portfolio.equity` is about a microsecond per position (no views),
 :meth:`Portfolio.record` one record; a view of an account is O(its positions) and builds every
 position view. Not on the tick-to-trade path.
@@ -67,6 +72,7 @@ from tradecore.instrument import Instrument
 from tradecore.marketdata.events import BookUpdate, fast_frozen_init
 
 __all__ = [
+    "COST_GRID",
     "AccountView",
     "EquitySample",
     "Portfolio",
@@ -86,6 +92,13 @@ _ZERO = Decimal(0)
 _BUY = Side.BUY
 
 TickLots = int | Fraction
+
+#: Resolution of a position's cost basis after a partial close, in tick-lots: the cost left
+#: on the open lots is rounded to ``1 / COST_GRID`` when it is not already on that grid, so
+#: denominators stay bounded however many partial closes a position sees (unbounded exact
+#: fractions grew by a few digits per close and made long runs slower and slower, until
+#: ``str()`` of one exceeded Python's 4,300-digit limit in the store).
+COST_GRID = 10**12
 
 
 def _money(ticklots: TickLots, unit: Decimal) -> Decimal:
@@ -303,9 +316,12 @@ class Portfolio:
     def _close(pos: _Position, qty: int, signed: int, price: int) -> None:
         """A fill of ``signed`` lots at ``price`` against the position ``qty`` (opposite signs).
 
-        Exact rationals kept as ``int`` when whole, ``Fraction`` otherwise; the Fraction case
-        is computed on integer numerators and denominators with one normalisation per result
-        (the same values as Fraction arithmetic step by step, a few times cheaper).
+        The cost left on the open lots is ``cost * remaining / qty``, kept exact when it lies
+        on the grid of ``1 / COST_GRID`` tick-lots and rounded half-even to it otherwise; the
+        realized P&L takes exactly what the closed lots gave: ``sign * closing * price`` minus
+        the cost taken off the position. So every value has a denominator dividing
+        ``COST_GRID`` (bounded, whatever the number of partial closes), and the rounding only
+        moves P&L between realized and unrealized: their sum is exact.
         """
         sign = 1 if qty > 0 else -1
         size = signed if signed > 0 else -signed
@@ -314,40 +330,38 @@ class Portfolio:
         remaining = qty - sign * closing
         opening = size - closing
         cost0 = pos.cost
-        if type(cost0) is int:
-            cn = cost0
-            cd = 1
+        if opening or remaining == 0:
+            kept: int | Fraction = 0
         else:
-            cn = cost0.numerator
-            cd = cost0.denominator
-        # avg = cn / (cd * qty); gain = sign * closing * (price - avg)
-        #     = sign * closing * (price * cd * qty - cn) / (cd * qty)
-        gn = sign * closing * (price * cd * qty - cn)
-        gd = cd * qty
-        realized = pos.realized
-        if type(realized) is int:
-            rn = realized * gd + gn
-            rd = gd
-        else:
-            rn = realized.numerator * gd + gn * realized.denominator
-            rd = realized.denominator * gd
-        if rn % rd == 0:
-            pos.realized = rn // rd
-        else:
-            r = Fraction(rn, rd)
-            pos.realized = r.numerator if r.denominator == 1 else r
+            # cost0 * remaining / qty, on integer numerator and denominator.
+            if type(cost0) is int:
+                num, den = cost0 * remaining, qty
+            else:
+                num, den = cost0.numerator * remaining, cost0.denominator * qty
+            if den < 0:
+                num, den = -num, -den
+            if num % den == 0:
+                kept = num // den
+            elif COST_GRID % Fraction(num, den).denominator == 0:
+                kept = Fraction(num, den)
+            else:
+                # Half-even to the grid: q + r / den with 0 <= r < den.
+                q, r = divmod(num * COST_GRID, den)
+                if 2 * r > den or (2 * r == den and q & 1):
+                    q += 1
+                g = Fraction(q, COST_GRID)
+                kept = g.numerator if g.denominator == 1 else g
+        gain = sign * closing * price - (cost0 - kept)
+        realized = pos.realized + gain
+        if type(realized) is Fraction and realized.denominator == 1:
+            realized = realized.numerator
+        pos.realized = realized
         if opening:
             new_qty = pos.qty = -sign * opening
             pos.cost = price * new_qty
         else:
             pos.qty = remaining
-            # avg * remaining = cn * remaining / (cd * qty)
-            num = cn * remaining
-            if num % gd == 0:
-                pos.cost = num // gd
-            else:
-                c = Fraction(num, gd)
-                pos.cost = c.numerator if c.denominator == 1 else c
+            pos.cost = kept
 
     def mark(self, symbol: str, bid: int | None, ask: int | None) -> bool:
         """Mark ``symbol`` at the mid of ``bid`` and ``ask`` ticks (or the one given).
