@@ -217,6 +217,33 @@ def test_a_refused_operation_is_kept_and_the_rest_committed(tmp_path: Path) -> N
     assert [p.symbol for p in store.positions()] == ["X"]  # the good half of the item survived
 
 
+def test_large_batches_keep_order_and_upserts_and_refuse_like_single_rows(
+    tmp_path: Path,
+) -> None:
+    # One batch of many items: runs of the same statement longer than a chunk (multi-row
+    # INSERTs of 256, then 32, 8, 2, 1 rows ...), upserts of the same key inside one chunk
+    # (the last one wins, as row-by-row execution gives), and a duplicate fill id deep in a
+    # run: the batch fails, every item is retried alone, and only that fill is refused.
+    store = Store(tmp_path / "big.sqlite", interval=3600.0)
+    run = store.start()
+    n = 555
+    for i in range(1, n + 1):
+        order = _order(i % 50 + 1, filled=i % 11)
+        store.put(order_op(order, run), fill_op(_fill(i, 1, i), run))
+    store.put(fill_op(_fill(n + 1, 1, 300), run))  # fill_id 300 exists: refused
+    for i in range(n + 2, n + 40):
+        store.put(fill_op(_fill(i, 1, i), run))
+    assert store.close()
+    fills = store.fills()
+    assert [f.fill_id for f in fills] == list(range(1, n + 1)) + list(range(n + 2, n + 40))
+    assert len(store.failures) == 1 and "UNIQUE" in store.failures[0].error
+    orders = {o.request.client_order_id: o for o in store.orders()}
+    assert len(orders) == 50
+    for coid in range(1, 51):
+        last = max(i for i in range(1, n + 1) if i % 50 + 1 == coid)
+        assert orders[coid].filled_qty == last % 11
+
+
 def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "junk.sqlite"
     bad.write_bytes(b"this is not sqlite" * 100)

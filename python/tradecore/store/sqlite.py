@@ -26,12 +26,14 @@ Invariants:
 Durability: ``journal_mode=WAL`` with ``synchronous=NORMAL``: a commit reaches the OS before
 the writer moves on, so a killed process loses nothing committed (an OS crash may lose the last
 commits, never consistency). Cost: one ``put`` on the hot path; the writer spends a few
-microseconds per row in C (``executemany`` over runs of the same statement).
+microseconds per row in C (multi-row INSERTs over runs of the same statement, so that it
+needs the GIL once per chunk of rows, not once per row: see ``_execute_rows``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import sqlite3
@@ -793,18 +795,63 @@ class _Closing:
 
 
 def _execute_ops(conn: sqlite3.Connection, ops: Iterable[Op]) -> None:
-    """Execute ``ops`` in order, grouping runs of the same statement into ``executemany``."""
-    code = -1
-    rows: list[tuple[Any, ...]] = []
+    """Execute ``ops`` grouped by statement, each group as multi-row INSERTs in put order.
+
+    Each statement writes its own table and no table depends on another (no foreign keys, no
+    triggers), and the caller runs the whole batch in one transaction: so keeping the order
+    within each table (upserts: the last one wins; appends: rowids in put order) commits the
+    same state as executing the operations one by one in put order. A node's item interleaves
+    tables (fill, order, position), so grouping is what makes the runs long.
+    """
+    groups: dict[int, list[tuple[Any, ...]]] = {}
     for op_code, row in ops:
-        if op_code != code:
-            if rows:
-                conn.executemany(_STATEMENTS[code], rows)
-            code = op_code
-            rows = []
-        rows.append(row)
-    if rows:
-        conn.executemany(_STATEMENTS[code], rows)
+        rows = groups.get(op_code)
+        if rows is None:
+            groups[op_code] = [row]
+        else:
+            rows.append(row)
+    for op_code, rows in groups.items():
+        _execute_rows(conn, op_code, rows)
+
+
+#: Most rows in one multi-row INSERT.
+_MAX_ROWS = 256
+
+
+@functools.lru_cache(maxsize=256)
+def _multi_row(code: int, rows: int) -> str:
+    """``_STATEMENTS[code]`` with ``rows`` value tuples: ``... VALUES (?,?),(?,?),...``."""
+    head, _, values = _STATEMENTS[code].rpartition(" VALUES ")
+    return f"{head} VALUES {','.join([values] * rows)}"
+
+
+def _execute_rows(conn: sqlite3.Connection, code: int, rows: list[tuple[Any, ...]]) -> None:
+    """Rows of one statement, in order, as few multi-row INSERTs as the variable limit allows.
+
+    Why not ``executemany``: CPython's sqlite3 releases the GIL around every step of a
+    statement, i.e. once per row, and a busy trading thread keeps it for the whole switch
+    interval (5 ms) each time the writer wants it back: the writer then commits a couple of
+    hundred rows a second while the queue grows. One statement per up to 256 rows gives the GIL
+    back once per chunk. Rows are inserted in order (SQLite applies a multi-row VALUES row by
+    row, ``OR REPLACE`` included), so the result is the same; a failing row fails its statement
+    and the caller's transaction, as ``executemany`` did. Chunks have power-of-two sizes, so a
+    statement has at most nine shapes (sqlite3 caches the prepared ones).
+    """
+    n = len(rows)
+    if n == 1:
+        conn.execute(_STATEMENTS[code], rows[0])
+        return
+    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per = max(1, min(_MAX_ROWS, limit // max(1, len(rows[0]))))
+    i = 0
+    while i < n:
+        k = min(per, n - i)
+        k = 1 << (k.bit_length() - 1)
+        if k == 1:
+            conn.execute(_STATEMENTS[code], rows[i])
+        else:
+            conn.execute(_multi_row(code, k), [v for r in rows[i : i + k] for v in r])
+        i += k
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
