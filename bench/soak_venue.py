@@ -535,7 +535,8 @@ def _trial(p: TrialParams, work: Path, res: TrialResult, quiet: bool) -> None:
     res.damage = pre["damage"]
     regen = read_replay_reports(pre_file)
     res.regenerated = sum(len(v) for v in regen.values())
-    expect = _check_streams(p, received, regen, res)
+    next_seq = {int(a): int(n) for a, n in pre["next_report_seq"].items()}
+    expect = _check_streams(p, received, regen, next_seq, res)
     if p.keep_all:
         n_live = sum(len(e.live or {}) for e in expect.values())
         res.live_before = n_live
@@ -602,9 +603,15 @@ def _check_streams(
     p: TrialParams,
     received: dict[int, list[Report]],
     regen: dict[int, list[Report]],
+    next_seq: dict[int, int],
     res: TrialResult,
 ) -> dict[int, Expect]:
-    """Checks (a) and (b) on the killed journal; returns what each account must hold."""
+    """Checks (a) and (b) on the killed journal; returns what each account must hold.
+
+    ``next_seq`` is each account's next report number after the replay: the regenerated
+    stream ends just below it, and on a pruned journal it starts where the newest snapshot's
+    numbering left off (an account with nothing after that snapshot regenerates nothing, and
+    everything below ``next_seq`` is accounted for by the snapshot)."""
     out: dict[int, Expect] = {}
     for account in range(1, p.accounts + 1):
         got = received.get(account, [])
@@ -616,13 +623,17 @@ def _check_streams(
             raise TrialFailed(f"(b) account {account} received seqs with a gap: {seqs[:20]}...")
         stream = regen.get(account, [])
         rseqs = [r.seq for r in stream]
-        first = rseqs[0] if rseqs else 1
-        if rseqs != list(range(first, first + len(rseqs))):
-            raise TrialFailed(f"(b) account {account}: regenerated seqs not contiguous")
+        end = next_seq.get(account, 1)
+        first = rseqs[0] if rseqs else end
+        if rseqs != list(range(first, end)):
+            raise TrialFailed(
+                f"(b) account {account}: regenerated seqs {first}..{first + len(rseqs) - 1} "
+                f"do not end below the replay's next report number {end}"
+            )
         if p.keep_all and first != 1:
             raise TrialFailed(f"(b) account {account}: regenerated stream starts at {first}")
         by_seq = {r.seq: r for r in stream}
-        last = rseqs[-1] if rseqs else 0
+        last = end - 1
         for r in got:
             if r.seq < first:
                 continue  # before the newest snapshot of a pruned journal: not regenerable

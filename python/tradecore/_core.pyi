@@ -505,5 +505,6 @@ def replay_journal(
 ) -> dict[str, Any]:
     """Replay a journal directory read-only: ``records``, ``elapsed``, ``records_per_sec``,
     ``state_hash``, ``snapshot_seq``, ``snapshot``, ``last_seq``, ``damage``,
-    ``rejected_snapshots``, ``reports_written``, ``live_orders``. Without ``config`` the copy
-    the server keeps in the directory (``venue.toml``) is used."""
+    ``rejected_snapshots``, ``reports_written``, ``live_orders``, ``next_report_seq`` (account
+    -> the number its next report would carry). Without ``config`` the copy the server keeps
+    in the directory (``venue.toml``) is used."""

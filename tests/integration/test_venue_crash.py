@@ -82,7 +82,7 @@ def test_stream_checks_accept_a_consistent_stream_and_refuse_tampered_ones() -> 
     params = replace(params, accounts=1)
     stream = _stream()
     res = soak.TrialResult(params)
-    expect = soak._check_streams(params, {1: stream[:3]}, {1: stream}, res)
+    expect = soak._check_streams(params, {1: stream[:3]}, {1: stream}, {1: 6}, res)
     live = expect[1].live
     assert set(live) == {11}
     assert (live[11].price, live[11].leaves, expect[1].length) == (121, 6, 5)
@@ -90,15 +90,25 @@ def test_stream_checks_accept_a_consistent_stream_and_refuse_tampered_ones() -> 
     # (a) a received report that differs from the journal's, field by field.
     changed = [*stream[:2], replace(stream[2], leaves=2)]
     with pytest.raises(soak.TrialFailed, match=r"\(a\) account 1 seq 3"):
-        soak._check_streams(params, {1: changed}, {1: stream}, res)
+        soak._check_streams(params, {1: changed}, {1: stream}, {1: 6}, res)
     # (a) a received report the journal does not regenerate: lost.
     with pytest.raises(soak.TrialFailed, match=r"\(a\).*seq 5 is lost"):
-        soak._check_streams(params, {1: stream}, {1: stream[:4]}, res)
+        soak._check_streams(params, {1: stream}, {1: stream[:4]}, {1: 5}, res)
+    # (b) a regenerated stream that does not end below the replay's next report number.
+    with pytest.raises(soak.TrialFailed, match=r"do not end below"):
+        soak._check_streams(params, {1: stream[:3]}, {1: stream[:4]}, {1: 6}, res)
+    # A pruned journal whose newest snapshot is its last record regenerates nothing: what the
+    # client received below the next report number is covered by the snapshot, what it
+    # received beyond it is lost.
+    pruned = replace(params, keep_all=False)
+    soak._check_streams(pruned, {1: stream}, {}, {1: 6}, res)
+    with pytest.raises(soak.TrialFailed, match=r"\(a\).*seq 5 is lost"):
+        soak._check_streams(pruned, {1: stream}, {}, {1: 5}, res)
     # (b) duplicates and gaps in what the client received.
     with pytest.raises(soak.TrialFailed, match=r"more than once"):
-        soak._check_streams(params, {1: [stream[0], stream[0]]}, {1: stream}, res)
+        soak._check_streams(params, {1: [stream[0], stream[0]]}, {1: stream}, {1: 6}, res)
     with pytest.raises(soak.TrialFailed, match=r"gap"):
-        soak._check_streams(params, {1: [stream[0], stream[2]]}, {1: stream}, res)
+        soak._check_streams(params, {1: [stream[0], stream[2]]}, {1: stream}, {1: 6}, res)
     # (b) a client order id accepted twice, a fill of an order that is not live.
     twice = [*stream[:2], replace(stream[0], seq=3, order_id=9)]
     with pytest.raises(soak.TrialFailed, match=r"accepted twice"):

@@ -212,8 +212,9 @@ impl VenueServer {
 
 /// Replays a journal directory read-only and returns what it found: `records`, `elapsed`,
 /// `records_per_sec`, `state_hash`, `snapshot_seq`, `snapshot`, `last_seq`, `damage`,
-/// `rejected_snapshots`, `reports_written`, `live_orders`. Without `config`, the copy the
-/// server keeps in the directory (`venue.toml`) is used.
+/// `rejected_snapshots`, `reports_written`, `live_orders`, `next_report_seq` (account -> the
+/// number its next report would carry). Without `config`, the copy the server keeps in the
+/// directory (`venue.toml`) is used.
 #[pyfunction]
 #[pyo3(signature = (journal, config = None, *, from_snapshot = true, reports = None))]
 fn replay_journal<'py>(
@@ -262,6 +263,11 @@ fn replay_journal<'py>(
     d.set_item("rejected_snapshots", s.rejected_snapshots.clone())?;
     d.set_item("reports_written", s.reports_written)?;
     d.set_item("live_orders", s.live_orders)?;
+    let next = PyDict::new(py);
+    for (account, seq) in &s.next_report_seq {
+        next.set_item(account, seq)?;
+    }
+    d.set_item("next_report_seq", next)?;
     Ok(d)
 }
 

@@ -226,6 +226,9 @@ pub struct ReplaySummary {
     pub reports_written: u64,
     /// Resting orders after the replay.
     pub live_orders: usize,
+    /// For each configured account, ascending: the number its next report would carry (so a
+    /// stream's reports up to it are accounted for, even those before the snapshot used).
+    pub next_report_seq: Vec<(u32, u64)>,
 }
 
 struct ReportWriter {
@@ -384,6 +387,10 @@ pub fn replay_journal(
                     last_seq: report.next_seq.saturating_sub(1),
                     reports_written: writer.written,
                     live_orders: venue.live_orders(),
+                    next_report_seq: venue
+                        .account_ids()
+                        .filter_map(|a| venue.next_report_seq(a).map(|n| (a, n)))
+                        .collect(),
                 });
             }
             Err(e) if try_older(&e) => match &attempt {
