@@ -26,6 +26,13 @@ What it does, in one run:
    ``OrderBook.submit`` / ``cancel`` / ``modify`` once per op, (c) our ``OrderBook.process`` on the
    whole array in one call, (d) the same in calls of 65,536 rows (slices built before timing; a
    single call over a million rows pays page faults for its fresh buffers, slices reuse memory).
+   ``--warmup`` untimed rounds of every engine come first (default 1). On this project's VM that
+   matters: memory the guest has not touched since boot costs about 2.7 s of kernel time per GB
+   the first time it is faulted in (measured: filling a fresh 6 GiB numpy array took 16 s of
+   system time, and afterwards the same fills were ordinary), and a fresh book plus a 56 MB
+   huge-page events array land on such memory in early rounds: one-call rounds then spent 140 ms
+   of their 230 ms in the kernel. Each run's kernel CPU time (``getrusage``) is printed and kept
+   in the results, so a round that paid for fresh memory shows as such.
    Throughput is ops / median wall time. Then one more pass per engine with ``perf_counter_ns``
    around every call gives per-call latency percentiles (HdrHistogram).
 5. Verification: at the end, our three books must agree with nautilus' book on the number of
@@ -43,6 +50,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -367,6 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=1_000_000, help="stream length (1,000,000)")
     parser.add_argument("--seed", type=int, default=7, help="stream seed (7)")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (5)")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="untimed rounds of every engine first (1)"
+    )
     parser.add_argument("--depth", type=int, default=10, help="levels compared at the end (10)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="results file")
     parser.add_argument("--no-latency", action="store_true", help="skip the per-call timer pass")
@@ -433,11 +444,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = (naut, per_call, batch, chunked)
     slices = [ops[i : i + CHUNK_ROWS] for i in range(0, len(ops), CHUNK_ROWS)]
     seconds: dict[str, list[float]] = {n: [] for n in names}
+    kernel: dict[str, list[float]] = {n: [] for n in names}
     books: dict[str, Any] = {}
     events: dict[str, list[Any]] = {}
-    for r in range(args.repeats):
+    for r in range(-args.warmup, args.repeats):
         for i in range(len(names)):
             name = names[(r + i) % len(names)]  # rotate the order from round to round
+            sys0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
             if name == naut:
                 sec, books[name] = _time_nautilus(iid, deltas)
             elif name == per_call:
@@ -446,10 +459,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sec, books[name], events[name] = _time_ours_batch(
                     [ops] if name == batch else slices
                 )
-            seconds[name].append(sec)
+            if r >= 0:
+                seconds[name].append(sec)
+                kernel[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_stime - sys0)
+        if r < 0:
+            print(f"  warm-up round {r + args.warmup + 1}/{args.warmup} (not timed)", flush=True)
+            continue
         print(
             f"  round {r + 1}/{args.repeats}: "
-            + ", ".join(f"{n} {len(stream) / seconds[n][-1] / 1e6:.3f} M/s" for n in names),
+            + ", ".join(
+                f"{n} {len(stream) / seconds[n][-1] / 1e6:.3f} M/s "
+                f"(kernel {kernel[n][-1] * 1e3:.0f} ms)"
+                for n in names
+            ),
             flush=True,
         )
 
@@ -519,10 +541,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "method": (
             "inputs built before timing; only book operations timed; GC off; "
-            f"{args.repeats} rounds, engines in rotating order, fresh book each; "
+            f"{args.warmup} untimed warm-up round(s), then {args.repeats} rounds, engines in "
+            "rotating order, fresh book each; kernel CPU time per run from getrusage; "
             "throughput = ops / median seconds"
         ),
         "seconds": {n: [round(x, 6) for x in v] for n, v in seconds.items()},
+        "kernel_seconds": {n: [round(x, 6) for x in v] for n, v in kernel.items()},
         "ops_per_s": {n: round(v) for n, v in rate.items()},
         "ratios_vs_nautilus": {n: round(ratio[n], 2) for n in names if n != naut},
         "targets": {
