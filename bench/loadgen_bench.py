@@ -23,6 +23,11 @@ The throughput runs let the generator sleep between turns (``--wait sleep``: bat
 little CPU taken from the venue); the latency runs poll and yield (``--wait yield``: exact
 send times, reports timed as they arrive).
 
+Before and after the runs, ``tradecore hiccups`` (two threads spinning on the clock for
+``--hiccup-seconds``) measures how often and how long the machine itself stalls a busy thread,
+and the latency floor those stalls alone impose on a two-thread pipeline (generator + venue);
+read the latency runs against that floor.
+
 Writes ``bench/results/loadgen.json`` (every run's full document, plus the machine) and
 ``bench/results/loadgen.png`` (latency percentile curves of the open-loop runs). Prints one
 line per run. Not part of ``make test``: a full run takes about four minutes.
@@ -44,7 +49,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tradecore.venue.loadgen import LoadgenRun, plot_latency, run_loadgen
+from tradecore.venue.loadgen import LoadgenRun, measure_hiccups, plot_latency, run_loadgen
 from tradecore.venue.server import ServeProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,12 +181,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-load", type=float, default=1.0, help="wait for a quieter machine")
     p.add_argument("--patience", type=float, default=120.0, help="... at most this long (s)")
     p.add_argument("--work-dir", type=Path, default=None, help="journals go here (temp dir)")
+    p.add_argument("--scenarios", default="max,sweep,latency", help="comma-separated subset to run")
+    p.add_argument(
+        "--hiccup-seconds",
+        type=float,
+        default=10.0,
+        help="machine stall meter (tradecore hiccups, 2 threads) before and after the runs; 0: off",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "loadgen.json")
     p.add_argument("--plot", type=Path, default=ROOT / "bench" / "results" / "loadgen.png")
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.warmup, args.patience = 2.0, 0.5, 0.0
         args.sweep_duration = 2.0
+        args.hiccup_seconds = min(args.hiccup_seconds, 2.0)
+    scenarios = set(args.scenarios.split(","))
+    unknown = scenarios - {"max", "sweep", "latency"}
+    if unknown:
+        p.error(f"--scenarios: unknown {sorted(unknown)} (known: max, sweep, latency)")
+
+    hiccups: list[dict[str, Any]] = []
+
+    def meter(when: str) -> None:
+        if args.hiccup_seconds > 0:
+            _wait_quiet(args.max_load, args.patience)
+            h = measure_hiccups(threads=2, seconds=args.hiccup_seconds)
+            print(f"[{when}] {h.summary}", end="", flush=True)
+            hiccups.append({"when": when, **h.data})
+
+    meter("before the runs")
 
     modes = args.pipeline.split(",")
     runs: list[dict[str, Any]] = []
@@ -189,19 +217,20 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         for mode in modes:
             for fsync in args.fsync.split(","):
-                runs.append(
-                    _run(
-                        "max",
-                        fsync,
-                        work,
-                        args,
-                        mode,
-                        rate="max",
-                        window=args.window,
-                        wait="sleep",
+                if "max" in scenarios:
+                    runs.append(
+                        _run(
+                            "max",
+                            fsync,
+                            work,
+                            args,
+                            mode,
+                            rate="max",
+                            window=args.window,
+                            wait="sleep",
+                        )
                     )
-                )
-                for rate in args.sweep.split(","):
+                for rate in args.sweep.split(",") if "sweep" in scenarios else []:
                     runs.append(
                         _run(
                             "sweep",
@@ -214,17 +243,19 @@ def main(argv: list[str] | None = None) -> int:
                             wait="sleep",
                         )
                     )
-                runs.append(
-                    _run(
-                        "latency",
-                        fsync,
-                        work,
-                        args,
-                        mode,
-                        rate=str(args.latency_rate),
-                        wait="yield",
+                if "latency" in scenarios:
+                    runs.append(
+                        _run(
+                            "latency",
+                            fsync,
+                            work,
+                            args,
+                            mode,
+                            rate=str(args.latency_rate),
+                            wait="yield",
+                        )
                     )
-                )
+    meter("after the runs")
 
     def key(r: dict[str, Any]) -> str:
         return f"{r['scenario']['fsync']}/{r['scenario']['pipeline']}"
@@ -263,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "sustained_commands_per_s": sustained,
         "closed_loop_max_commands_per_s": maxima,
+        "machine_hiccups": hiccups,
         "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

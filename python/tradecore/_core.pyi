@@ -388,7 +388,7 @@ def binance_scan(text: str) -> tuple[Any, ...] | None:
 
 # --- loadgen (crates/py/src/loadgen.rs) ---
 
-__all__ += ["LoadgenResult", "loadgen_defaults", "run_loadgen"]
+__all__ += ["LoadgenResult", "loadgen_defaults", "measure_hiccups", "run_loadgen"]
 
 @final
 class LoadgenResult:
@@ -442,6 +442,10 @@ def run_loadgen(
 
 def loadgen_defaults() -> dict[str, str]:
     """The defaults of `run_loadgen`'s options, as text, by option name."""
+
+def measure_hiccups(*, threads: int = 2, seconds: float = 10.0) -> tuple[str, str]:
+    """Spins `threads` threads on the clock for `seconds` (GIL released) and returns the machine's
+    stalls as `(summary text, JSON document)`; see `tradecore_engine::loadgen::hiccup`."""
 
 # --- venue server (crates/py/src/server.rs) ---
 

@@ -1,6 +1,7 @@
 //! The venue load generator entry point (issue 3): `run_loadgen` runs
 //! `tradecore_engine::loadgen` with the GIL released and returns a `LoadgenResult` (summary
-//! text, JSON document, checks); `loadgen_defaults` gives the defaults for the CLI's help.
+//! text, JSON document, checks); `loadgen_defaults` gives the defaults for the CLI's help;
+//! `measure_hiccups` measures the machine's own stalls (the latency floor under any run).
 //!
 //! Invariants: option errors become `tradecore.errors.UsageError` / `ConfigError` with the
 //! option's name in the message; a venue that cannot be reached or refuses the logon is a
@@ -16,7 +17,7 @@ use pyo3::exceptions::{PyConnectionError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
-use tradecore_engine::loadgen::{self, Defaults, LoadgenError, Options};
+use tradecore_engine::loadgen::{self, hiccup, Defaults, LoadgenError, Options};
 
 use crate::errors;
 
@@ -165,6 +166,30 @@ fn run_loadgen(
     }
 }
 
+/// Spins `threads` threads on the clock for `seconds` (GIL released) and returns the machine's
+/// stalls as `(summary text, JSON document)`; see `tradecore_engine::loadgen::hiccup`.
+#[pyfunction]
+#[pyo3(signature = (*, threads=2, seconds=10.0))]
+fn measure_hiccups(py: Python<'_>, threads: usize, seconds: f64) -> PyResult<(String, String)> {
+    if !(1..=256).contains(&threads) {
+        return Err(PyValueError::new_err(format!(
+            "threads must be 1..=256, got {threads}"
+        )));
+    }
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+        return Err(PyValueError::new_err(format!(
+            "seconds must be > 0 and <= 3600, got {seconds}"
+        )));
+    }
+    let duration = std::time::Duration::from_secs_f64(seconds);
+    let outcome =
+        py.detach(|| catch_unwind(AssertUnwindSafe(|| hiccup::measure(threads, duration))));
+    match outcome {
+        Err(payload) => Err(errors::from_panic(py, payload.as_ref())),
+        Ok(h) => Ok((h.summary(), h.to_json())),
+    }
+}
+
 /// The defaults of `run_loadgen`'s options, as text, by option name.
 #[pyfunction]
 fn loadgen_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
@@ -180,5 +205,6 @@ pub fn add_to_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LoadgenResult>()?;
     m.add_function(wrap_pyfunction!(run_loadgen, m)?)?;
     m.add_function(wrap_pyfunction!(loadgen_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(measure_hiccups, m)?)?;
     Ok(())
 }

@@ -11,6 +11,10 @@ This module owns the command line (options, printing, exit status), the JSON fil
 document plus the plot's path) and the latency plot (:func:`plot_latency`, a percentile curve
 with matplotlib, imported only when a plot is asked for).
 
+:func:`measure_hiccups` (``tradecore hiccups``) measures the machine rather than the venue:
+threads that only read the clock record every stall the OS or hypervisor imposes on them, and
+the stalls give the latency floor no venue can beat on this machine (quantile by quantile).
+
 Exit status of ``tradecore loadgen``: 0 when every check passed, 1 when one failed (the
 summary's last line names it), 2 on bad options or an unreachable venue.
 """
@@ -28,7 +32,7 @@ from typing import Any, TextIO
 from tradecore import _core
 from tradecore.errors import UsageError
 
-__all__ = ["LoadgenRun", "plot_latency", "register", "run_loadgen"]
+__all__ = ["Hiccups", "LoadgenRun", "measure_hiccups", "plot_latency", "register", "run_loadgen"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,33 @@ class LoadgenRun:
     summary: str
     ok: bool
     failed_checks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Hiccups:
+    """The machine's stalls: the JSON document as a dict (``floor_ns`` by quantile,
+    ``by_threshold`` counts and late shares, ``per_thread``) and the summary text."""
+
+    data: dict[str, Any]
+    summary: str
+
+    def floor_ns(self, quantile: str) -> int:
+        """The latency floor (ns) at ``quantile`` (``"p50"``, ``"p99"``, ``"p99.9"``,
+        ``"p99.99"``) that the stalls alone impose on a pipeline of this many threads."""
+        floors: dict[str, int] = self.data["floor_ns"]
+        if quantile not in floors:
+            raise ValueError(f"quantile {quantile!r} not measured; have {sorted(floors)}")
+        return floors[quantile]
+
+
+def measure_hiccups(threads: int = 2, seconds: float = 10.0) -> Hiccups:
+    """Spin ``threads`` threads on the clock for ``seconds`` and return their stalls.
+
+    Every thread keeps one core busy for the whole time (the GIL is released). Raises
+    ``ValueError`` for ``threads`` outside 1..256 or ``seconds`` outside (0, 3600].
+    """
+    summary, doc = _core.measure_hiccups(threads=threads, seconds=seconds)
+    return Hiccups(data=json.loads(doc), summary=summary)
 
 
 def run_loadgen(**options: Any) -> LoadgenRun:
@@ -172,8 +203,41 @@ def _cmd_loadgen(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if run.ok else 1
 
 
+def _cmd_hiccups(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        h = measure_hiccups(args.threads, args.seconds)
+    except ValueError as e:
+        raise UsageError(f"hiccups: {e}") from None
+    print(h.summary, file=out, end="", flush=True)
+    if args.json is not None:
+        Path(args.json).write_text(json.dumps(h.data, indent=1) + "\n")
+    return 0
+
+
+def _register_hiccups(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "hiccups",
+        help="measure how often and how long this machine stalls a running thread",
+        description=(
+            "Spin --threads threads on the clock for --seconds and record every gap of 2 µs "
+            "or more between two reads: time the OS or the hypervisor took the core away. "
+            "Prints stall counts and time shares by length, and the latency floor those stalls "
+            "alone put under any pipeline of that many busy threads (a command arriving "
+            "during a stall waits for its end). Run it beside a loadgen result to tell the "
+            "venue's latency from the machine's."
+        ),
+    )
+    p.add_argument(
+        "--threads", type=_nonneg_int, default=2, help="threads spinning at once (default 2)"
+    )
+    p.add_argument("--seconds", type=_positive_float, default=10.0, help="how long (default 10)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the figures as JSON")
+    p.set_defaults(handler=_cmd_hiccups)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``tradecore loadgen`` to the ``tradecore`` parser."""
+    """Add ``tradecore loadgen`` and ``tradecore hiccups`` to the ``tradecore`` parser."""
+    _register_hiccups(sub)
     d = _defaults()
     p = sub.add_parser(
         "loadgen",

@@ -40,6 +40,7 @@
 //! socket. Nothing is allocated per message.
 
 mod driver;
+pub mod hiccup;
 mod orders;
 mod report;
 mod rng;
