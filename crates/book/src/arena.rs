@@ -5,13 +5,20 @@
 //! so placing or removing an order never touches the heap. Orders refer to each other by
 //! `u32` slot index, never by pointer, so there is no `unsafe` here.
 //!
-//! The id index is an open-addressing table (at most half full, linear probing, backward-shift
-//! deletion so there are no tombstones) whose buckets hold a slot index and, as a tag, the
-//! entry's home bucket (its low 32 bits); keys live only in the slots. A probe reads a slot only
-//! when the home matches, and deletion shifts entries back without reading any slot. The home bucket keeps the low 3 bits of the id and hashes the rest, so ids
-//! that are consecutive (the common case: a venue or a strategy numbering its orders) share a
+//! The id index is an open-addressing table (at most half full, Robin Hood linear probing,
+//! backward-shift deletion so there are no tombstones) whose buckets hold a slot index and, as a
+//! tag, the entry's home bucket (its low 32 bits); keys live only in the slots. A probe reads a
+//! slot only when the home matches, and deletion shifts entries back without reading any slot.
+//! Robin Hood insertion keeps every probe run ordered by home, so deletion stops at the first
+//! entry that sits at its home (usually the next bucket) instead of scanning to the end of
+//! the run. The home bucket keeps the low 3 bits of the id and hashes the rest, so ids that
+//! are consecutive (the common case: a venue or a strategy numbering its orders) share a
 //! 64-byte line of the table instead of costing one cache miss each, while strided or random
 //! ids still spread evenly. With the slot this is about 57 bytes per order of capacity.
+//!
+//! The home of an id is a pure function of the id, so a caller computes it once per operation
+//! (`home`, then `find_from` and `alloc`), and a cancel that found its entry frees that bucket
+//! directly (`find`, then `release`) instead of probing again.
 //!
 //! Invariants: a slot is free iff its `order_id` is 0; every used slot is in the index exactly
 //! once and in exactly one level list; `used + free-list length == capacity`.
@@ -167,26 +174,55 @@ impl Arena {
             + self.table.len() * std::mem::size_of::<u64>()
     }
 
-    /// Take a free slot, fill it, and index it. The caller has checked `!is_full()` and that
-    /// the id is not indexed.
+    /// Take a free slot, fill it with `slot` as given (links and level included), and index
+    /// it under `slot.order_id`, whose home bucket is `home` (from [`Arena::home`]). The caller
+    /// has checked `!is_full()` and that the id is not indexed.
     #[inline]
-    pub fn alloc(&mut self, mut slot: Slot) -> u32 {
+    pub fn alloc(&mut self, slot: Slot, home: usize) -> u32 {
         let idx = self.free_head;
         debug_assert!(idx != NIL, "alloc on a full arena");
-        self.free_head = self.slots[idx as usize].next;
-        slot.prev = NIL;
-        slot.next = NIL;
-        self.slots[idx as usize] = slot;
+        debug_assert_eq!(home, self.home(slot.order_id), "alloc with a wrong home");
+        let s = &mut self.slots[idx as usize];
+        self.free_head = s.next;
+        *s = slot;
         self.used += 1;
-        self.index_insert(slot.order_id, idx);
+        self.index_insert(home, idx);
         idx
     }
 
     /// Return a slot (already unlinked from its level) to the free list and unindex it.
     #[inline]
     pub fn free(&mut self, idx: u32) {
-        let id = self.slots[idx as usize].order_id;
-        self.index_remove(id);
+        // The entry of a used slot is the one bucket holding its slot number: probe for that,
+        // without reading any other slot.
+        let mut i = self.home(self.slots[idx as usize].order_id);
+        loop {
+            let b = self.table[i];
+            if b as u32 == idx {
+                self.delete_bucket(i);
+                break;
+            }
+            if b == EMPTY_BUCKET {
+                debug_assert!(false, "freeing a slot whose id is not indexed");
+                break;
+            }
+            i = (i + 1) & self.mask;
+        }
+        self.push_free(idx);
+    }
+
+    /// [`Arena::free`] for a slot whose index entry sits in bucket `pos` (as [`Arena::find`]
+    /// returned it, with no index change since).
+    #[inline]
+    pub fn release(&mut self, idx: u32, pos: usize) {
+        debug_assert_eq!(self.table[pos] as u32, idx, "release with a stale bucket");
+        self.delete_bucket(pos);
+        self.push_free(idx);
+    }
+
+    /// Put slot `idx` on the free list.
+    #[inline]
+    fn push_free(&mut self, idx: u32) {
         let s = &mut self.slots[idx as usize];
         s.order_id = 0;
         s.next = self.free_head;
@@ -195,8 +231,10 @@ impl Arena {
     }
 
     /// Home bucket: the group of `id >> GROUP_BITS` (Fibonacci hashing), then the low bits.
+    /// A pure function of the id (the table never changes size), so a caller may compute it
+    /// once and hand it to [`Arena::find_from`] and [`Arena::alloc`].
     #[inline]
-    fn home(&self, id: u64) -> usize {
+    pub fn home(&self, id: u64) -> usize {
         let group = ((id >> GROUP_BITS).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
         ((group << GROUP_BITS) | (id as usize & ((1 << GROUP_BITS) - 1))) & self.mask
     }
@@ -208,14 +246,21 @@ impl Arena {
     }
 
     /// Home bucket of the entry stored in `b`. The tag holds it whole unless the table has more
-    /// than 2^32 buckets (over 2^31 orders of capacity), where the slot's id is rehashed.
-    #[inline]
+    /// than 2^32 buckets (over 2^31 orders of capacity), where the slot's id is rehashed (out of
+    /// line, so the probe loops stay small).
+    #[inline(always)]
     fn home_of(&self, b: u64) -> usize {
         if self.mask <= u32::MAX as usize {
             (b >> 32) as usize
         } else {
-            self.home(self.slots[b as u32 as usize].order_id)
+            self.home_of_slot(b)
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn home_of_slot(&self, b: u64) -> usize {
+        self.home(self.slots[b as u32 as usize].order_id)
     }
 
     /// Prefetch the home bucket of `id` (first stage of a batch lookahead).
@@ -238,10 +283,21 @@ impl Arena {
     /// Slot of a resting order.
     #[inline]
     pub fn get(&self, id: u64) -> Option<u32> {
+        self.find(id).map(|(slot, _)| slot)
+    }
+
+    /// Slot of a resting order and the bucket of its index entry.
+    #[inline]
+    pub fn find(&self, id: u64) -> Option<(u32, usize)> {
+        self.find_from(id, self.home(id))
+    }
+
+    /// [`Arena::find`] with the id's home bucket already computed.
+    #[inline]
+    pub fn find_from(&self, id: u64, home: usize) -> Option<(u32, usize)> {
         if id == 0 {
             return None;
         }
-        let home = self.home(id);
         let tag = home as u32 as u64;
         let mut i = home;
         loop {
@@ -251,52 +307,51 @@ impl Arena {
             }
             let slot = b as u32;
             if b >> 32 == tag && self.slots[slot as usize].order_id == id {
-                return Some(slot);
+                return Some((slot, i));
             }
             i = (i + 1) & self.mask;
         }
     }
 
-    #[inline]
-    fn index_insert(&mut self, id: u64, idx: u32) {
-        let home = self.home(id);
+    /// Robin Hood insertion: walk from the home bucket; an entry that sits closer to its own
+    /// home than the carried one is to its home gives up its bucket and is carried on. Every
+    /// probe run thus stays ordered by home, which lets deletion stop early.
+    #[inline(always)]
+    fn index_insert(&mut self, home: usize, idx: u32) {
         let mut i = home;
-        while self.table[i] != EMPTY_BUCKET {
-            i = (i + 1) & self.mask;
-        }
-        self.table[i] = Self::bucket(home, idx);
-    }
-
-    #[inline]
-    fn index_remove(&mut self, id: u64) {
-        let home = self.home(id);
-        let tag = home as u32 as u64;
-        let mut i = home;
+        let mut carried = Self::bucket(home, idx);
+        let mut dist = 0usize;
         loop {
             let b = self.table[i];
-            debug_assert!(b != EMPTY_BUCKET, "removing an id that is not indexed");
             if b == EMPTY_BUCKET {
+                self.table[i] = carried;
                 return;
             }
-            if b >> 32 == tag && self.slots[b as u32 as usize].order_id == id {
-                break;
+            let b_dist = i.wrapping_sub(self.home_of(b)) & self.mask;
+            if b_dist < dist {
+                self.table[i] = carried;
+                carried = b;
+                dist = b_dist;
             }
             i = (i + 1) & self.mask;
+            dist += 1;
         }
-        // Backward-shift deletion: pull later members of the probe run into the hole when
-        // the hole lies on their probe path (between their home bucket and where they sit).
-        let mut j = i;
+    }
+
+    /// Empty bucket `i` by backward shift: the entries after it move back one bucket until an
+    /// empty bucket or an entry at its home (Robin Hood order guarantees nothing beyond that
+    /// entry has a probe path through `i`). With consecutive ids at their homes this stops at
+    /// the first step.
+    #[inline(always)]
+    fn delete_bucket(&mut self, mut i: usize) {
         loop {
-            j = (j + 1) & self.mask;
+            let j = (i + 1) & self.mask;
             let b = self.table[j];
-            if b == EMPTY_BUCKET {
+            if b == EMPTY_BUCKET || self.home_of(b) == j {
                 break;
             }
-            let k = self.home_of(b);
-            if (j.wrapping_sub(k) & self.mask) >= (j.wrapping_sub(i) & self.mask) {
-                self.table[i] = b;
-                i = j;
-            }
+            self.table[i] = b;
+            i = j;
         }
         self.table[i] = EMPTY_BUCKET;
     }
@@ -333,9 +388,15 @@ mod tests {
             universe.push(id);
             if let Some(idx) = model.remove(&id) {
                 assert_eq!(a.get(id), Some(idx), "step {step}");
-                a.free(idx);
+                // Both ways out of the index: by slot (a fill) and by found bucket (a cancel).
+                if step % 2 == 0 {
+                    a.free(idx);
+                } else {
+                    let (slot, pos) = a.find(id).expect("indexed");
+                    a.release(slot, pos);
+                }
             } else if !a.is_full() {
-                let idx = a.alloc(slot(id));
+                let idx = a.alloc(slot(id), a.home(id));
                 model.insert(id, idx);
             }
             if step % 7 == 0 {

@@ -9,9 +9,12 @@
 //! one level and is indexed by its id; no allocation happened unless a ladder grew past its
 //! previous peak or the caller's event `Vec` had to grow.
 //!
-//! Cost: submit O(1) expected + O(1) per fill (O(log L) when it creates a level); cancel O(1)
-//! (the slot names its level; O(log L) when the level empties); modify in place O(1),
-//! otherwise as cancel plus submit; best bid/ask O(1); depth O(n).
+//! Cost: submit O(1) expected + O(1) per fill (O(log L) when it creates a level); a limit
+//! order that does not cross rests without entering the matching loop, its slot written once,
+//! already linked. Cancel O(1): one probe of the id index finds the slot and its bucket, the
+//! slot names its level, and a level that empties behind the touch stays in place (see
+//! `levels.rs`). Modify in place O(1), otherwise as cancel plus submit; best bid/ask O(1);
+//! depth O(n).
 
 use crate::arena::{Arena, Slot, NIL};
 use crate::levels::{Ladder, Level};
@@ -313,14 +316,28 @@ impl Book {
     /// Cancel a resting order with the given reason (USER for [`Matching::cancel`]; the venue
     /// and the kill switch use MASS_CANCEL and KILL_SWITCH).
     pub fn cancel_with_reason(&mut self, order_id: u64, reason: Reason, out: &mut Vec<Event>) {
-        let Some(idx) = self.arena.get(order_id) else {
+        // One probe of the index finds the slot and its bucket; the bucket is emptied directly.
+        let Some((idx, pos)) = self.arena.find(order_id) else {
             out.push(rejected(order_id, 0, 0, Reason::UnknownOrder));
             return;
         };
-        let s = self.arena.slots[idx as usize];
-        let (price, leaves) = (self.price_of(&s), s.leaves);
-        self.take_out(idx);
-        self.arena.free(idx);
+        let Slot {
+            side,
+            level,
+            leaves,
+            ..
+        } = self.arena.slots[idx as usize];
+        let ladder = match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        };
+        let l = &mut ladder.pool[level as usize];
+        let price = l.price;
+        unlink(&mut self.arena, l, idx);
+        if l.count == 0 {
+            ladder.remove(level);
+        }
+        self.arena.release(idx, pos);
         out.push(cancelled(order_id, price, leaves, reason));
     }
 
@@ -389,6 +406,10 @@ impl Book {
             ladder.check()?;
             for &(_, li) in &ladder.order {
                 let level = &ladder.pool[li as usize];
+                if level.count == 0 {
+                    // An emptied level kept in place; `Ladder::check` saw that it is empty.
+                    continue;
+                }
                 let (mut qty, mut count, mut prev, mut m) = (0u64, 0u32, NIL, level.head);
                 while m != NIL {
                     let s = &self.arena.slots[m as usize];
@@ -438,13 +459,20 @@ impl Matching for Book {
         if req.post_only && !may_rest {
             return out.push(reject(Reason::InvalidOrder));
         }
-        if self.arena.get(req.order_id).is_some() {
+        let home = self.arena.home(req.order_id);
+        if self.arena.find_from(req.order_id, home).is_some() {
             return out.push(reject(Reason::DuplicateOrderId));
         }
         if may_rest && self.arena.is_full() {
             return out.push(reject(Reason::BookFull));
         }
-        if req.post_only && self.would_cross(req.side, price) {
+        let limit = match (market, req.side) {
+            (false, _) => price,
+            (true, Side::Buy) => i64::MAX,
+            (true, Side::Sell) => i64::MIN,
+        };
+        let crosses = self.would_cross(req.side, limit);
+        if req.post_only && crosses {
             return out.push(reject(Reason::WouldCross));
         }
         out.push(Event {
@@ -453,44 +481,63 @@ impl Matching for Book {
             leaves: req.qty,
             ..Event::new(EventKind::Accepted, Reason::None, req.order_id)
         });
-        let limit = match (market, req.side) {
-            (false, _) => price,
-            (true, Side::Buy) => i64::MAX,
-            (true, Side::Sell) => i64::MIN,
-        };
-        let t = Taker {
-            order_id: req.order_id,
-            account: req.account,
-            side: req.side,
-            limit,
-            event_price: price,
-            stp: req.stp,
-            qty: req.qty,
-        };
-        if req.tif == TimeInForce::Fok && !self.fok_fillable(&t) {
+        let leaves = if crosses {
+            let t = Taker {
+                order_id: req.order_id,
+                account: req.account,
+                side: req.side,
+                limit,
+                event_price: price,
+                stp: req.stp,
+                qty: req.qty,
+            };
+            if req.tif == TimeInForce::Fok && !self.fok_fillable(&t) {
+                return out.push(cancelled(req.order_id, price, req.qty, Reason::FokUnfilled));
+            }
+            match self.match_taker(&t, out) {
+                Some(leaves) if leaves > 0 => leaves,
+                _ => return,
+            }
+        } else if req.tif == TimeInForce::Fok {
+            // Nothing crosses: the order cannot fill at all (its qty is > 0).
             return out.push(cancelled(req.order_id, price, req.qty, Reason::FokUnfilled));
-        }
-        let Some(leaves) = self.match_taker(&t, out) else {
-            return;
+        } else {
+            req.qty
         };
-        if leaves == 0 {
-            return;
-        }
         if !may_rest {
             return out.push(cancelled(req.order_id, price, leaves, Reason::IocRemainder));
         }
-        let idx = self.arena.alloc(Slot {
-            order_id: req.order_id,
-            leaves,
-            account: req.account,
-            prev: NIL,
-            next: NIL,
-            level: NIL,
-            side: req.side,
-            stp: req.stp,
-            post_only: req.post_only,
-        });
-        self.place(idx, price);
+        // Rest: find (or make) the level first, so the slot is written once, already linked
+        // at the level's tail.
+        let ladder = match req.side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        };
+        let li = ladder.find_or_insert(price);
+        let level = &mut ladder.pool[li as usize];
+        let tail = level.tail;
+        let idx = self.arena.alloc(
+            Slot {
+                order_id: req.order_id,
+                leaves,
+                account: req.account,
+                prev: tail,
+                next: NIL,
+                level: li,
+                side: req.side,
+                stp: req.stp,
+                post_only: req.post_only,
+            },
+            home,
+        );
+        if tail != NIL {
+            self.arena.slots[tail as usize].next = idx;
+        } else {
+            level.head = idx;
+        }
+        level.tail = idx;
+        level.qty += leaves;
+        level.count += 1;
     }
 
     fn cancel(&mut self, order_id: u64, out: &mut Vec<Event>) {

@@ -7,20 +7,32 @@
 //! reaches its level without any search); the price order of the levels (`order`: `(key,
 //! pool index)` sorted by key, where the key is the price for bids and minus the price for
 //! asks, so the best level is last on both sides: O(1) to read and to pop while sweeping, and
-//! inserts and removals memmove only the 16-byte entries on the better-priced side, few, near
-//! the touch); and an open-addressing map from price to pool index, so a submit finds an
-//! existing level in O(1) instead of bisecting `order`.
+//! an insert memmoves only the 16-byte entries on the better-priced side); and an
+//! open-addressing map from price to pool index, so a submit finds an existing level in O(1)
+//! instead of bisecting `order`.
+//!
+//! A level that empties behind the touch is not taken out of `order` at once: it stays in
+//! place with `count == 0` (an *emptied* level), which costs no search and no memmove (the
+//! memmove of a deep level's removal moves every better-priced entry: thousands of bytes on
+//! a deep book). An order that arrives at its price again reuses it, found by the price
+//! index. Queries skip emptied levels; when they outnumber the live ones by `EMPTY_SLACK`,
+//! one pass drops them all (`compact`). The best level always holds orders: when it empties,
+//! it leaves with every emptied level right behind it.
 //!
 //! Invariants: `order` is strictly ascending by key (no two levels share a price); each entry
-//! names a live pool record whose price gives that key, and the price index maps that price
-//! to that record and holds nothing else; every live record has `count >= 1`, `qty` equal to
-//! the sum of its orders' leaves, and `head`/`tail` at the ends of a list of `count` slots; a
-//! pool index is either in `order` or in `free`, never both. All buffers only grow (to the
-//! peak number of levels), so after warm-up nothing allocates.
+//! names a pool record whose price gives that key, and the price index maps that price to that
+//! record and holds nothing else; every record in `order` has `qty` equal to the sum of its
+//! orders' leaves and `head`/`tail` at the ends of a list of `count` slots; the records with
+//! `count == 0` (empty list, `qty` 0) number `empty` and the last entry is not one of them; a
+//! pool index is either in `order` or in `free`, never both. All buffers only grow, to the
+//! peak number of live levels plus at most as many emptied ones and `EMPTY_SLACK`, so after
+//! warm-up nothing allocates.
 //!
 //! Cost: best O(1); level of a resting order O(1) (index in the slot); level by price O(1)
-//! expected (price index); adding or removing a level O(log L) search plus a memmove of the
-//! order entries on the better-priced side of it.
+//! expected (price index); adding a level O(log d) search (d = its distance in ticks from the
+//! touch, bounded by the number of levels) plus a memmove of the entries on its
+//! better-priced side; an emptied level O(1) (the best one O(1) per level popped), plus an
+//! O(L) compaction at most once per `EMPTY_SLACK` + (live levels) removals.
 
 use crate::arena::NIL;
 use crate::types::{LevelView, Side};
@@ -64,7 +76,7 @@ impl PriceIndex {
         ((price as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
-    #[inline]
+    #[inline(always)]
     fn get(&self, price: i64) -> Option<u32> {
         let mut i = self.home(price);
         loop {
@@ -139,9 +151,16 @@ pub(crate) struct Ladder {
     /// `(key, pool index)` of the live levels, ascending by key: best last.
     pub order: Vec<(i64, u32)>,
     free: Vec<u32>,
-    /// Price -> pool index of the live levels, so finding a level by price is O(1).
+    /// Price -> pool index of the levels in `order`, so finding a level by price is O(1).
     index: PriceIndex,
+    /// Levels in `order` (and in the price index) that hold no order: emptied behind the
+    /// touch and kept in place, so that removing them costs no search and no memmove, and an
+    /// order arriving at that price again reuses them. Never the last entry of `order`.
+    empty: usize,
 }
+
+/// Emptied levels kept beyond the number of live ones before [`Ladder::compact`] drops them.
+const EMPTY_SLACK: usize = 64;
 
 impl Ladder {
     pub fn new(side: Side, reserve: usize) -> Self {
@@ -151,6 +170,7 @@ impl Ladder {
             order: Vec::with_capacity(reserve),
             free: Vec::with_capacity(reserve),
             index: PriceIndex::with_capacity(reserve),
+            empty: 0,
         }
     }
 
@@ -167,30 +187,60 @@ impl Ladder {
     #[inline]
     fn position(&self, price: i64) -> Result<usize, usize> {
         let key = self.key(price);
+        let Some(&(best, _)) = self.order.last() else {
+            return Err(0);
+        };
         // Most traffic is at or near the touch: check the best level before bisecting.
-        if let Some(&(last, _)) = self.order.last() {
-            if last == key {
-                return Ok(self.order.len() - 1);
-            }
-            if last < key {
-                return Err(self.order.len());
-            }
+        let last = self.order.len() - 1;
+        if best == key {
+            return Ok(last);
         }
-        self.order.binary_search_by_key(&key, |&(k, _)| k)
+        if best < key {
+            return Err(last + 1);
+        }
+        // Keys are distinct integers, so the entry `n` places before the best is at least `n`
+        // below the best key: a key `d` below the best sits at most `d` places before the end,
+        // and every entry further back is below it. Bisect only that tail: a level a few ticks
+        // behind the touch is found in a few steps, however deep the side. (Keys of one side
+        // share a sign, so `best - key` cannot overflow; `checked_sub` keeps that local.)
+        let lo = match best.checked_sub(key) {
+            Some(d) if (d as u64) < last as u64 => last - d as usize,
+            _ => 0,
+        };
+        match self.order[lo..].binary_search_by_key(&key, |&(k, _)| k) {
+            Ok(p) => Ok(lo + p),
+            Err(p) => Err(lo + p),
+        }
     }
 
     /// Pool index of the level at `price`, if any order rests there.
     #[inline]
     pub fn find(&self, price: i64) -> Option<u32> {
-        self.index.get(price)
+        self.index
+            .get(price)
+            .filter(|&idx| self.pool[idx as usize].count > 0)
     }
 
-    /// Pool index of the level at `price`, creating an empty one if missing.
-    #[inline]
+    /// Pool index of the level at `price`, creating an empty one if missing; the caller puts
+    /// an order in it at once.
+    #[inline(always)]
     pub fn find_or_insert(&mut self, price: i64) -> u32 {
-        if let Some(idx) = self.index.get(price) {
-            return idx;
+        match self.index.get(price) {
+            Some(idx) => {
+                if self.pool[idx as usize].count == 0 {
+                    // An emptied level kept in place comes back to life.
+                    self.empty -= 1;
+                }
+                idx
+            }
+            None => self.insert_level(price),
         }
+    }
+
+    /// Create the (missing) level at `price`; out of line, so the common case above stays
+    /// small where it is inlined.
+    #[inline(never)]
+    fn insert_level(&mut self, price: i64) -> u32 {
         match self.position(price) {
             Ok(pos) => {
                 debug_assert!(false, "a live level missing from the price index");
@@ -221,27 +271,71 @@ impl Ladder {
         }
     }
 
-    /// Remove the (empty) level at pool index `idx` from the order and free its record.
+    /// The level at pool index `idx` has emptied. The best level leaves at once (with any
+    /// emptied levels right behind it, so the best always holds orders); any other stays in
+    /// place, marked empty, until an order arrives at its price or a compaction drops it: no
+    /// search and no memmove of the better-priced entries, whose number grows with the depth
+    /// of the level.
     #[inline]
     pub fn remove(&mut self, idx: u32) {
-        let price = self.pool[idx as usize].price;
-        match self.position(price) {
-            Ok(pos) => {
-                self.order.remove(pos);
-                self.free.push(idx);
-                self.index.remove(price);
-            }
-            Err(_) => debug_assert!(false, "removing a level that is not in the order"),
+        debug_assert_eq!(self.pool[idx as usize].count, 0, "removing a live level");
+        if self.best_index() == Some(idx) {
+            self.pop_best();
+            return;
+        }
+        self.empty += 1;
+        if self.empty > self.order.len() - self.empty + EMPTY_SLACK {
+            self.compact();
         }
     }
 
-    /// Remove the best level (it has emptied) and free its record.
+    /// Remove the best level (it has emptied) and free its record, then any emptied levels
+    /// that are now at the end, so the new best holds orders.
     #[inline]
     pub fn pop_best(&mut self) {
         if let Some((_, idx)) = self.order.pop() {
-            self.free.push(idx);
-            self.index.remove(self.pool[idx as usize].price);
+            self.release(idx);
         }
+        while let Some(&(_, idx)) = self.order.last() {
+            if self.pool[idx as usize].count > 0 {
+                break;
+            }
+            self.order.pop();
+            self.empty -= 1;
+            self.release(idx);
+        }
+    }
+
+    /// Free the record of a level that has left `order`, and unindex its price.
+    #[inline]
+    fn release(&mut self, idx: u32) {
+        self.free.push(idx);
+        self.index.remove(self.pool[idx as usize].price);
+    }
+
+    /// Drop every emptied level from `order`, in one pass. Runs when the emptied levels
+    /// outnumber the live ones by [`EMPTY_SLACK`], so its O(L) cost is spread over at least
+    /// that many removals, and `order` never holds more than about twice the live levels.
+    #[cold]
+    #[inline(never)]
+    fn compact(&mut self) {
+        let Ladder {
+            pool,
+            order,
+            free,
+            index,
+            ..
+        } = self;
+        order.retain(|&(_, idx)| {
+            let level = &pool[idx as usize];
+            if level.count > 0 {
+                return true;
+            }
+            free.push(idx);
+            index.remove(level.price);
+            false
+        });
+        self.empty = 0;
     }
 
     /// Pool index of the best level.
@@ -261,6 +355,7 @@ impl Ladder {
             .iter()
             .rev()
             .map(|&(_, idx)| &self.pool[idx as usize])
+            .filter(|l| l.count > 0)
     }
 
     /// Up to `n` levels, best first.
@@ -301,6 +396,26 @@ impl Ladder {
                     self.side, level.price
                 ));
             }
+            if level.count == 0 && (level.qty != 0 || level.head != NIL || level.tail != NIL) {
+                return Err(format!(
+                    "{:?} level {} counts no order but is not empty",
+                    self.side, level.price
+                ));
+            }
+        }
+        let empty = self
+            .order
+            .iter()
+            .filter(|&&(_, idx)| self.pool[idx as usize].count == 0)
+            .count();
+        if empty != self.empty {
+            return Err(format!(
+                "{:?} ladder holds {empty} emptied levels but counts {}",
+                self.side, self.empty
+            ));
+        }
+        if self.best().is_some_and(|l| l.count == 0) {
+            return Err(format!("{:?} best level holds no order", self.side));
         }
         if self.index.len != self.order.len() {
             return Err(format!(
@@ -312,7 +427,7 @@ impl Ladder {
         }
         if self.order.len() + self.free.len() != self.pool.len() {
             return Err(format!(
-                "{:?} level pool: {} live + {} free != {}",
+                "{:?} level pool: {} in order + {} free != {}",
                 self.side,
                 self.order.len(),
                 self.free.len(),
@@ -357,6 +472,8 @@ mod tests {
             } as i64;
             if model.remove(&price) {
                 let idx = ladder.find(price).expect("live level is found");
+                // The book removes a level once its last order has left.
+                ladder.pool[idx as usize].count = 0;
                 if ladder.best_index() == Some(idx) && step % 2 == 0 {
                     ladder.pop_best();
                 } else {
@@ -386,6 +503,57 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Emptying many levels behind the touch keeps them in place until they outnumber the
+    /// live ones by `EMPTY_SLACK`, then one compaction drops them all; the best level always
+    /// holds orders, and an emptied level is reused when its price comes back.
+    #[test]
+    fn emptied_levels_are_kept_reused_and_compacted() {
+        let mut ladder = Ladder::new(Side::Buy, 4);
+        let n = 500;
+        for price in 1..=n {
+            let idx = ladder.find_or_insert(price);
+            ladder.pool[idx as usize].count = 1;
+        }
+        // Empty every level but the best, deepest first.
+        for price in 1..n {
+            let idx = ladder.find(price).expect("live level");
+            ladder.pool[idx as usize].count = 0;
+            ladder.remove(idx);
+            ladder
+                .check()
+                .unwrap_or_else(|e| panic!("price {price}: {e}"));
+            assert_eq!(ladder.find(price), None, "an emptied level is not found");
+            assert!(ladder.order.len() <= 2 * (n as usize - price as usize) + EMPTY_SLACK + 2);
+        }
+        assert!(ladder.order.len() < n as usize, "a compaction ran");
+        assert_eq!(
+            ladder.best_first().map(|l| l.price).collect::<Vec<_>>(),
+            vec![n]
+        );
+        // A price whose level is still kept empty comes back in the same record.
+        let kept = ladder
+            .order
+            .iter()
+            .map(|&(_, idx)| ladder.pool[idx as usize].price)
+            .find(|&p| p != n);
+        if let Some(price) = kept {
+            let before = ladder.index.get(price);
+            let idx = ladder.find_or_insert(price);
+            assert_eq!(Some(idx), before);
+            ladder.pool[idx as usize].count = 1;
+            ladder.check().expect("revived level");
+            assert_eq!(ladder.find(price), Some(idx));
+        }
+        // Emptying the best drops it and every emptied level behind it.
+        for level in ladder.best_first().map(|l| l.price).collect::<Vec<_>>() {
+            let idx = ladder.find(level).expect("live");
+            ladder.pool[idx as usize].count = 0;
+            ladder.remove(idx);
+            ladder.check().expect("after emptying");
+        }
+        assert!(ladder.order.is_empty() && ladder.best().is_none());
     }
 
     #[test]

@@ -12,8 +12,10 @@
 //!   live in a pool at stable indices (`levels.rs`): each slot holds its level's index (and the
 //!   price lives once per level), a `Vec` of `(key, index)` keeps them sorted with the best
 //!   price last, so the touch is O(1), and a small price -> level map finds a level by price
-//!   in O(1). An open-addressing index of tagged slot numbers finds an order by id. About 57
-//!   bytes per order of capacity; nothing is allocated per order.
+//!   in O(1). A level that empties behind the touch stays in place, empty, until its price
+//!   is used again or a compaction drops it (no memmove per deep cancel). An open-addressing
+//!   index of tagged slot numbers (Robin Hood order) finds an order by id. About 57 bytes per
+//!   order of capacity; nothing is allocated per order.
 //! * [`ReferenceBook`] (`reference.rs`): the naive model (`HashMap<i64, VecDeque<Order>>`) that
 //!   tests use as the oracle. Both implement [`Matching`].
 //! * [`L2Book`] (`l2.rs`): aggregated price -> quantity book for market data; a snapshot is
@@ -64,10 +66,12 @@
 //!
 //! ## Cost per operation
 //!
-//! Submit: O(1) expected to find the level (O(log L) plus a short memmove when it creates
-//! one) + O(1) per fill; cancel O(1) (O(log L) when its level empties); best bid/ask O(1). Nothing allocates once the ladders have reached their peak
-//! number of levels and the caller's event `Vec` its peak length
-//! (`tests/alloc.rs` proves it with a counting allocator).
+//! Submit: O(1) expected to find the level (O(log L) plus a memmove of the better-priced
+//! entries when it creates one) + O(1) per fill; cancel O(1) (a level that empties stays in
+//! place, empty; an occasional compaction costs O(L) over at least L removals); best bid/ask
+//! O(1). Nothing allocates once the ladders have reached their peak number of levels (live
+//! plus kept empty) and the caller's event `Vec` its peak length (`tests/alloc.rs` proves it
+//! with a counting allocator).
 
 mod arena;
 mod book;

@@ -8,8 +8,10 @@
 //! member of the `tradecore.enums` class or its name as `str`: a member is recognised by identity
 //! against the cached members (a pointer compare per candidate), any other `str` (including a
 //! member of a reloaded copy of the enums module) by a short compare per candidate name.
-//! Integers take a fast path when they are exact `int`s in range; everything else (subclasses,
-//! `__index__` objects, bools, errors) takes the general path with its messages.
+//! Integers take a fast path when they are exact `int`s in range, inlined into each argument's
+//! parser; everything else (subclasses, `__index__` objects, bools, errors) takes the general
+//! path with its messages, out of line and marked cold so that its stack frame and message
+//! formatting cost the fast path nothing.
 //!
 //! The enum cache imports `tradecore.enums` once (if that fails, enum arguments are still parsed
 //! by name) and checks that each class lists its members
@@ -64,14 +66,16 @@ fn int_failure(obj: &Borrowed<'_, '_, PyAny>, name: &str, err: PyErr, max: &str)
 }
 
 /// An unsigned integer argument in `0 ..= max`.
-#[inline]
+#[inline(always)]
 pub fn extract_u64(
     obj: Borrowed<'_, '_, PyAny>,
     name: &str,
     max: u64,
     max_text: &str,
 ) -> PyResult<u64> {
-    // Fast path: an exact `int` (never a `bool`, which is a subclass) in range.
+    // Fast path: an exact `int` (never a `bool`, which is a subclass) in range. Everything
+    // else, messages included, is out of line, so this inlines into each argument's parser
+    // without the error paths' stack frame.
     if obj.is_exact_instance_of::<PyInt>() {
         if let Ok(v) = obj.extract::<u64>() {
             if v <= max {
@@ -79,6 +83,19 @@ pub fn extract_u64(
             }
         }
     }
+    extract_u64_general(obj, name, max, max_text)
+}
+
+/// [`extract_u64`] for anything but an exact `int` in range: subclasses, `__index__`
+/// objects, and every failure with its message.
+#[cold]
+#[inline(never)]
+fn extract_u64_general(
+    obj: Borrowed<'_, '_, PyAny>,
+    name: &str,
+    max: u64,
+    max_text: &str,
+) -> PyResult<u64> {
     if obj.is_instance_of::<PyBool>() {
         return Err(not_an_int(&obj, name));
     }
@@ -93,13 +110,20 @@ pub fn extract_u64(
 }
 
 /// A signed 64-bit integer argument.
-#[inline]
+#[inline(always)]
 pub fn extract_i64(obj: Borrowed<'_, '_, PyAny>, name: &str) -> PyResult<i64> {
     if obj.is_exact_instance_of::<PyInt>() {
         if let Ok(v) = obj.extract::<i64>() {
             return Ok(v);
         }
     }
+    extract_i64_general(obj, name)
+}
+
+/// [`extract_i64`] for anything but an exact `int` in range.
+#[cold]
+#[inline(never)]
+fn extract_i64_general(obj: Borrowed<'_, '_, PyAny>, name: &str) -> PyResult<i64> {
     if obj.is_instance_of::<PyBool>() {
         return Err(not_an_int(&obj, name));
     }
