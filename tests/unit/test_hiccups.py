@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from tradecore.cli import main
 from tradecore.venue.loadgen import measure_hiccups
 
