@@ -588,3 +588,302 @@ def test_result_hashes_are_the_fills_and_orders_of_the_run() -> None:
         for o in orders
     )
     assert res.orders_hash == hashlib.sha256(text.encode()).hexdigest()
+
+
+class QuoteRecorder(Strategy):
+    """Keeps every Quote it is given (the objects themselves)."""
+
+    def __init__(self, name: str = "rec") -> None:
+        super().__init__(name, ["SYN"])
+        self.quotes: list[Quote] = []
+
+    def on_quote(self, event: Quote) -> None:
+        self.quotes.append(event)
+
+
+@pytest.mark.parametrize("listeners", [1, 2])
+def test_quote_loops_hand_out_the_quotes_the_constructor_builds(listeners: int) -> None:
+    # The quote loops build each Quote through a slot twin (stores, then the class switch),
+    # not through Quote(...): on seeded random rows the objects must be indistinguishable
+    # from the constructor's, in the single-strategy loop (1) and the general one (2).
+    import copy
+    import dataclasses
+    import pickle
+    import random
+
+    rng = random.Random(listeners)
+    rows = []
+    t = 0
+    for _ in range(2_000):
+        t += rng.randint(0, 3)
+        bid = rng.randint(1, 10**12)
+        rows.append((t, bid, rng.randint(0, 10**6), bid + rng.randint(0, 5), rng.randint(0, 9)))
+    chunk = quotes(rows)
+    chunk["update_id"] = np.array([rng.randint(0, 2**62) for _ in rows], np.int64)
+    recorders = [QuoteRecorder(f"rec{i}") for i in range(listeners)]
+    feed = SpyQuoteFeed("q", "SYN", [chunk])
+    specs = [StrategySpec(r.name, account=i + 1, instance=r) for i, r in enumerate(recorders)]
+    BacktestEngine([INST], [feed], specs).run()
+    assert feed.one_quote_loop is (listeners == 1)
+    expected = [
+        Quote("SYN", ts, ts, int(uid), bp, bq, ap, aq)
+        for (ts, bp, bq, ap, aq), uid in zip(rows, chunk["update_id"], strict=True)
+    ]
+    for rec in recorders:
+        got = rec.quotes
+        assert len(got) == len(expected)
+        for q, e in zip(got, expected, strict=True):
+            assert type(q) is Quote
+            assert q == e and hash(q) == hash(e) and repr(q) == repr(e)
+            assert dataclasses.astuple(q) == dataclasses.astuple(e)
+            assert all(type(getattr(q, f)) is type(getattr(e, f)) for f in Quote.__slots__)
+        q = got[-1]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            q.bid_price = 1  # type: ignore[misc]
+        assert pickle.loads(pickle.dumps(q)) == q and copy.deepcopy(q) == q
+        assert dataclasses.replace(q, bid_qty=7) == dataclasses.replace(expected[-1], bid_qty=7)
+
+
+def test_slot_twin_refuses_classes_whose_layout_it_cannot_share() -> None:
+    from dataclasses import dataclass as dc
+
+    from tradecore.backtest.engine import _slot_twin
+
+    @dc(slots=True)
+    class NotFrozen:
+        a: int
+
+    @dc(frozen=True)
+    class NoSlots:
+        a: int
+
+    @dc(frozen=True, slots=True)
+    class PostInit:
+        a: int
+
+        def __post_init__(self) -> None:
+            pass
+
+    @dc(frozen=True, slots=True)
+    class Base:
+        a: int
+
+    @dc(frozen=True, slots=True)
+    class Derived(Base):
+        b: int
+
+    for cls in (NotFrozen, NoSlots, PostInit, Derived, int):
+        with pytest.raises(TypeError, match="no slot twin"):
+            _slot_twin(cls)
+    twin = _slot_twin(Base)
+    assert twin.__slots__ == ("a",) and twin.__bases__ == (object,)
+
+
+class RaisingQuoteTrader(QuoteTrader):
+    """QuoteTrader that also raises on every 17th quote (after trading on it)."""
+
+    def on_quote(self, event: Quote) -> None:
+        super().on_quote(event)
+        if self.n % 17 == 0:
+            raise RuntimeError(f"quote {self.n}")
+
+
+def test_single_quote_loop_delivers_like_the_general_loop_when_the_strategy_raises() -> None:
+    # The single-strategy loop keeps the engine's callback depth at 1 between deliveries:
+    # with a strategy that raises (continue policy) and trades, fills, order updates and
+    # timers reach it exactly as in the general loop.
+    from tradecore.execution import PaperBroker
+
+    broker = PaperBrokerConfig(
+        latency=LatencyModel(entry_ns=2_000_000, cancel_ns=1_000_000, jitter_ns=500_000),
+        taker_fee_bps=Decimal(2),
+        seed=3,
+    )
+    runs = []
+    for general in (False, True):
+        trader = RaisingQuoteTrader()
+        specs = [StrategySpec("qt", account=1, initial_cash=Decimal(10_000), instance=trader)]
+        feed = SpyQuoteFeed("q", "SYN", synthetic_quotes(6_000, 8, chunk_rows=1_000))
+        settings = EngineSettings(
+            broker=broker, equity_interval_ns=50_000_000, stop_on_strategy_error=False
+        )
+
+        def factory(eng: BacktestEngine) -> PaperBroker:
+            return PaperBroker([INST], eng.clock, broker)
+
+        eng = BacktestEngine(
+            [INST], [feed], specs, settings, broker_factory=factory if general else None
+        )
+        res = eng.run()
+        assert feed.one_quote_loop is not general and eng._depth == 0
+        runs.append((trader, res))
+    (fast_t, fast), (slow_t, slow) = runs
+    assert fast.strategy_errors == slow.strategy_errors == 6_000 // 17
+    assert len(fast.fills) > 200 and fast_t.orders and fast_t.timers
+    assert fast.fills_hash == slow.fills_hash and fast.orders_hash == slow.orders_hash
+    assert fast_t.fills == slow_t.fills and fast_t.orders == slow_t.orders
+    assert fast_t.timers == slow_t.timers
+
+
+class OpenQtyChecker(QuoteTrader):
+    """QuoteTrader that compares the risk view's open quantity with the open orders."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checked = 0
+        self.engine: Any = None
+
+    def on_quote(self, event: Quote) -> None:
+        super().on_quote(event)
+        state = self.engine.risk._state
+        for side in (Side.BUY, Side.SELL):
+            orders = [o for o in self.ctx.open_orders("SYN") if o.side is side]
+            assert state.open_qty(1, "SYN", side) == sum(o.leaves for o in orders)
+            self.checked += bool(orders)
+
+
+def test_risk_view_open_quantity_is_the_open_orders_leaves() -> None:
+    trader = OpenQtyChecker()
+    broker = PaperBrokerConfig(latency=LatencyModel(entry_ns=3_000_000, cancel_ns=2_000_000))
+    spec = StrategySpec("qt", account=1, initial_cash=Decimal(10_000), instance=trader)
+    feed = QuoteFeed("q", "SYN", synthetic_quotes(4_000, 21, chunk_rows=1_000))
+    eng = BacktestEngine([INST], [feed], [spec], EngineSettings(broker=broker))
+    trader.engine = eng
+    eng.run()
+    assert trader.checked > 500
+
+
+def test_account_equity_without_fractions_is_the_fraction_computation() -> None:
+    # account_equity values a book-marked position from twice the mid (an int) instead of a
+    # Fraction: on random positions and marks (odd and even sums of bid and ask, explicit
+    # marks, unmarked symbols) it must give the same Decimal, exponent included, as the
+    # Fraction computation it replaces, and the portfolio's own equity in value.
+    import random
+    from decimal import Context, Inexact, InvalidOperation, Overflow
+
+    from tradecore.execution.types import Liquidity
+
+    money = Context(prec=60, traps=[InvalidOperation, Inexact, Overflow])
+    insts = [Instrument("AAA", "0.01", "1"), Instrument("BBB", "0.5", "0.001")]
+    insts.append(Instrument("CCC", "0.0001", "3"))
+
+    def by_fractions(eng: BacktestEngine, account: int) -> Decimal:
+        pf = eng.portfolio
+        total = pf.cash(account)
+        for sym, unit in eng.units.items():
+            qty = pf.position_qty(account, sym)
+            if not qty:
+                continue
+            mark = pf.mark_of(sym)
+            if mark is None:
+                return pf.equity(account)
+            value = qty * mark
+            amount = money.multiply(Decimal(value.numerator), unit)
+            if value.denominator != 1:
+                amount = money.divide(amount, Decimal(value.denominator))
+            total = money.add(total, amount)
+        return total
+
+    rng = random.Random(11)
+    for trial in range(200):
+        eng = BacktestEngine(insts, [], [])
+        pf = eng.portfolio
+        for i in range(rng.randint(0, 8)):
+            sym = rng.choice(insts).symbol
+            side = rng.choice([Side.BUY, Side.SELL])
+            fee = Decimal(rng.randint(-50, 500)) / 1000
+            pf.on_fill(
+                Fill(1, sym, i, side, rng.randint(1, 10**7), rng.randint(1, 99),
+                     Liquidity.TAKER, fee, i, i + 1)
+            )  # fmt: skip
+        for inst in insts:
+            r = rng.random()
+            if r < 0.6:
+                bid = rng.randint(1, 10**7)
+                pf.mark(inst.symbol, bid, bid + rng.randint(0, 3))
+            elif r < 0.8:
+                pf.mark_price(inst.symbol, rng.randint(1, 10**7))
+        got = eng.account_equity(1)
+        assert str(got) == str(by_fractions(eng, 1)), trial
+        assert got == pf.equity(1)
+
+
+def test_column_values_are_tolist_values_for_every_dtype() -> None:
+    # The feeds iterate each column through _column_values (a memoryview for plain numeric
+    # buffers): every value and its Python type must be what tolist() gives, at the edges of
+    # each integer type, for special floats, strided, empty, byte-swapped, 2-D, object and
+    # datetime columns.
+    import math
+    import random
+
+    from tradecore.backtest.engine import _column_values
+
+    rng = random.Random(5)
+    arrays: list[Any] = []
+    for dt in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64):
+        info = np.iinfo(dt)
+        edge = [info.min, info.min + 1, -1 if info.min < 0 else 0, 0, 1, info.max - 1, info.max]
+        rand = [rng.randint(int(info.min), int(info.max)) for _ in range(200)]
+        arrays.append(np.array(edge + rand, dtype=dt))
+    for fdt in (np.float32, np.float64, np.float16):
+        fi = np.finfo(fdt)
+        specials = [0.0, -0.0, math.inf, -math.inf, math.nan, float(fi.tiny), float(fi.max), 0.1]
+        rand = [rng.uniform(-1e4, 1e4) for _ in range(200)]
+        arrays.append(np.array(specials + rand, fdt))
+    arrays.append(np.array([rng.random() < 0.5 for _ in range(100)]))
+    big = np.arange(-50, 50, dtype=np.int64)
+    arrays += [
+        big[::3],  # strided
+        big[:0],  # empty
+        big.astype(">i8"),  # byte-swapped
+        big.reshape(10, 10),  # two-dimensional
+        np.array([1, "x", None], dtype=object),
+        np.array(["2024-01-01T00:00:00", "NaT"], dtype="datetime64[ns]"),
+        [3, 4, 5],  # a plain list
+    ]
+    for arr in arrays:
+        got = list(_column_values(arr))
+        want = np.asarray(arr).tolist()
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            assert type(g) is type(w)
+            if isinstance(w, float):
+                assert (math.isnan(g) and math.isnan(w)) or (
+                    g == w and math.copysign(1, g) == math.copysign(1, w)
+                )
+            else:
+                assert g == w or (g is None and w is None)
+    # The buffer path is the one taken for the quote and trade columns.
+    assert isinstance(_column_values(big), memoryview)
+    assert isinstance(_column_values(big.astype(">i8")), list)
+
+
+def test_orders_table_first_fill_and_passive_flags_follow_the_fills() -> None:
+    # The orders table's first fill time and passive flag are derived from the fill rows after
+    # the run: check them against each order's own fills (maker and taker fills, partial
+    # fills, orders never filled).
+    import pandas as pd
+
+    _, _, res = _quote_run(rows=6_000)
+    orders = res._engine.om.orders()
+    table = res.tables["qt"].orders
+    by_key: dict[int, list[tuple[Any, ...]]] = {}
+    for r in res.fills:
+        by_key.setdefault(r[2], []).append(r)
+    liquidities = {r[8] for r in res.fills}
+    assert liquidities == {"MAKER", "TAKER"}
+    rows = {int(i): k for k, i in enumerate(table["order_id"].to_numpy())}
+    never = 0
+    for o in orders:
+        k = rows[o.client_order_id]
+        fills = by_key.get(o.client_order_id, [])
+        first = table["first_fill_ns"].iloc[k]
+        if fills:
+            assert first == min(r[0] for r in fills)
+        else:
+            never += 1
+            assert first is pd.NA
+        took = any(r[8] == "TAKER" for r in fills)
+        resting_kind = o.request.order_type.value == "LIMIT" and o.request.tif is TimeInForce.GTC
+        assert bool(table["passive"].iloc[k]) == (resting_kind and not took)
+    assert never > 0 and table["passive"].any() and not table["passive"].all()

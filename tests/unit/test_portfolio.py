@@ -276,3 +276,42 @@ def test_positions_and_cash_match_a_step_by_step_fraction_model(seed: int) -> No
         assert type(value) is int or Fraction(value).denominator != 1
     # The fast equity (no views) is the same Decimal as the account view's.
     assert str(pf.equity(1)) == str(pf.account(1).equity)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_closing_on_integers_matches_the_fraction_model_from_any_restored_position(
+    seed: int,
+) -> None:
+    # ``_close`` and the opening fill work on integer numerators and denominators. A position
+    # restored from a record may carry any exact cost and realized P&L (denominators off the
+    # COST_GRID grid: thirds, sevenths, large primes, as an older store could hold), so start
+    # from such values and check every step against the Fraction model; whole values stay int.
+    import random
+
+    from tradecore.execution.portfolio import PositionRecord
+
+    rng = random.Random(1_000 + seed)
+    den = rng.choice([1, 2, 3, 7, 12, 10**12, 3 * 10**12, 999_983, 2**40])
+    qty = rng.choice([-9, -4, -1, 1, 3, 8, 25])
+    cost = Fraction(rng.randint(-(10**9), 10**9), den) + rng.randint(1, 500) * qty
+    realized = Fraction(rng.randint(-(10**9), 10**9), rng.choice([1, 3, 7, 10**12, 999_983]))
+    pf = Portfolio([INST], {1: Decimal(0)})
+    pf.restore([PositionRecord(1, SYM, qty, cost, realized, Decimal(0))])
+    ref = _ReferencePosition()
+    ref.qty, ref.cost, ref.realized = qty, cost, realized
+    for i in range(120):
+        side = rng.choice([Side.BUY, Side.SELL])
+        q = rng.choice([1, 1, 2, 3, 5, rng.randint(1, 60)])
+        price = rng.randint(1, 10**6)
+        pf.on_fill(fill(side, q, price, i + 1))
+        ref.apply(q if side is Side.BUY else -q, price)
+        rec = pf.record(1, SYM)
+        assert rec is not None
+        assert (rec.qty, rec.cost_ticklots, rec.realized_ticklots) == (
+            ref.qty,
+            ref.cost,
+            ref.realized,
+        )
+        pos = pf._pos[1][SYM]
+        for value in (pos.cost, pos.realized):
+            assert type(value) is int or (type(value) is Fraction and value.denominator != 1)

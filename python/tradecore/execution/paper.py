@@ -102,7 +102,9 @@ more than that level has; each report is one :class:`OrderEvent`. A BookUpdate o
 where we have nothing (no resting order, no ``taken`` entry, nothing in flight) costs a few
 attribute checks; otherwise one ``qty_at`` per price where we rest plus one per ``taken``
 entry, and it touches orders only at levels that changed; a TradeTick touches only our levels
-at or through its price.
+at or through its price. :meth:`PaperBroker.book_moved` is ``on_book`` plus ``not idle()`` for a
+driver that holds the book itself (no event object), with the common state after a market
+order (nothing resting or in flight, only ``taken`` remembered) handled inline.
 """
 
 from __future__ import annotations
@@ -969,7 +971,7 @@ class PaperBroker:
             self.advance_to(t)
             return
         if st.bids or st.asks or st.taken_bids or st.taken_asks or self._heap or self._restoring:
-            self._book(st, update, t)
+            self._book(st, update.symbol, update.book, t)
         else:
             # Nothing of ours rests, is remembered or is in flight: what ``_book`` would do.
             if st.book is not update.book:
@@ -979,11 +981,61 @@ class PaperBroker:
         if self._out:
             self._flush()
 
-    def _book(self, st: _Symbol, update: BookUpdate, t: int) -> None:
-        if st.book is not update.book:
-            self._bind(st, update.book)
-        if self._restoring and update.symbol in self._restoring:
-            self._place_restored(st, self._restoring.pop(update.symbol), t)
+    def book_moved(self, symbol: str, book: BookView, recv_ns: int) -> bool:
+        """``on_book(BookUpdate(symbol, recv_ns, recv_ns, any id, book))``, then ``not idle()``.
+
+        For a driver that owns the book and would build the event only for this call (the
+        backtester's quote loop while the broker is busy): the broker reads nothing else of
+        the event, so the effects, reports and counters are those of :meth:`on_book`. Returns
+        True while the broker is not :meth:`idle` (it still needs market data).
+        """
+        self.stats.book_updates += 1
+        st = self._syms.get(symbol)
+        if st is None:
+            self.stats.unknown_symbol_events += 1
+            self.advance_to(recv_ns)
+        elif st.bids or st.asks or self._heap or self._restoring:
+            self._book(st, symbol, book, recv_ns)
+        else:
+            # Nothing of ours rests in this symbol and nothing is in flight: ``_book`` would
+            # only bind the book and shrink what we took (the case after a market order
+            # while the level it took from is still there), inlined here.
+            if st.book is not book:
+                self._bind(st, book)
+            taken = st.taken_bids
+            if taken:
+                for price, had in list(taken.items()):
+                    q = st.qty_at(_BUY, price)
+                    if q <= 0:
+                        del taken[price]
+                    elif had > q:
+                        taken[price] = q
+            taken = st.taken_asks
+            if taken:
+                for price, had in list(taken.items()):
+                    q = st.qty_at(_SELL, price)
+                    if q <= 0:
+                        del taken[price]
+                    elif had > q:
+                        taken[price] = q
+            if recv_ns > self._now:
+                self._now = recv_ns
+            if not self._out and (st.taken_bids or st.taken_asks):
+                return True  # nothing to deliver; liquidity taken is remembered: not idle
+        if self._out:
+            self._flush()
+        if self._heap or self._live or self._restoring:
+            return True
+        for s in self._syms.values():  # noqa: SIM110 (a loop: any() builds a generator)
+            if s.taken_bids or s.taken_asks:
+                return True
+        return False
+
+    def _book(self, st: _Symbol, symbol: str, book: BookView, t: int) -> None:
+        if st.book is not book:
+            self._bind(st, book)
+        if self._restoring and symbol in self._restoring:
+            self._place_restored(st, self._restoring.pop(symbol), t)
         qty_at = st.qty_at
         if st.bids:
             self._levels_changed(st.bids, qty_at, _BUY)
@@ -997,7 +1049,6 @@ class PaperBroker:
             self._run_due(t)
         elif t > self._now:
             self._now = t
-        book = update.book
         if st.bids:
             best_ask = book.best_ask()
             if best_ask is not None and best_ask[0] <= max(st.bids):
@@ -1108,4 +1159,7 @@ class PaperBroker:
         """
         if self._heap or self._live or self._restoring:
             return False
-        return not any(st.taken_bids or st.taken_asks for st in self._syms.values())
+        for st in self._syms.values():  # noqa: SIM110 (a loop: all() would build a generator)
+            if st.taken_bids or st.taken_asks:
+                return False
+        return True

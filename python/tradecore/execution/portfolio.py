@@ -41,8 +41,9 @@ have a numerator of any length, and the only rounding is the one documented abov
 Fills are idempotent per ``(account, fill_id)``: a fill seen twice is ignored and counted.
 
 Cost: a fill is a few integer operations and three ``Decimal`` operations (cash, fees), a
-microsecond or two; a partial close against a fractional average is computed on integer
-numerators and denominators, with at most two ``Fraction`` normalisations.
+microsecond or two; a close against a fractional cost or realized P&L is computed on integer
+numerators and denominators (no ``Fraction`` operator), building at most one ``Fraction`` for
+the cost and one for the realized P&L, and only for values that are not whole.
 :meth:`Portfolio.equity` is about a microsecond per position (no views),
 :meth:`Portfolio.record` one record; a view of an account is O(its positions) and builds every
 position view. Not on the tick-to-trade path.
@@ -64,6 +65,7 @@ from decimal import (
     Overflow,
 )
 from fractions import Fraction
+from math import gcd
 
 from tradecore.enums import Side
 from tradecore.errors import UsageError
@@ -299,7 +301,14 @@ class Portfolio:
         qty = pos.qty
         if qty == 0 or (qty > 0) == (signed > 0):
             pos.qty = qty + signed
-            pos.cost = pos.cost + price * signed
+            cost = pos.cost
+            if type(cost) is int:
+                pos.cost = cost + price * signed
+            else:
+                # n / d + k is (n + k * d) / d, still in lowest terms: one constructor call
+                # instead of the Fraction operator's dispatch.
+                d = cost.denominator
+                pos.cost = Fraction(cost.numerator + price * signed * d, d)
         else:
             self._close(pos, qty, signed, price)
         fee = fill.fee
@@ -322,6 +331,10 @@ class Portfolio:
         the cost taken off the position. So every value has a denominator dividing
         ``COST_GRID`` (bounded, whatever the number of partial closes), and the rounding only
         moves P&L between realized and unrealized: their sum is exact.
+
+        Computed on integer numerators and denominators (``Fraction`` operators cost a
+        microsecond or two each in CPython): a ``Fraction`` is built only for a stored value
+        that is not whole, at most one for the cost and one for the realized P&L.
         """
         sign = 1 if qty > 0 else -1
         size = signed if signed > 0 else -signed
@@ -330,32 +343,43 @@ class Portfolio:
         remaining = qty - sign * closing
         opening = size - closing
         cost0 = pos.cost
+        if type(cost0) is int:
+            cn, cd = cost0, 1
+        else:
+            cn, cd = cost0.numerator, cost0.denominator
+        # kept = kn / kd in lowest terms (kd > 0), and the stored value ``kept``.
+        kept: int | Fraction
         if opening or remaining == 0:
-            kept: int | Fraction = 0
+            kept = kn = 0
+            kd = 1
         else:
             # cost0 * remaining / qty, on integer numerator and denominator.
-            if type(cost0) is int:
-                num, den = cost0 * remaining, qty
-            else:
-                num, den = cost0.numerator * remaining, cost0.denominator * qty
+            num, den = cn * remaining, cd * qty
             if den < 0:
                 num, den = -num, -den
-            if num % den == 0:
-                kept = num // den
-            elif COST_GRID % Fraction(num, den).denominator == 0:
-                kept = Fraction(num, den)
-            else:
+            g = gcd(num, den)
+            kn, kd = num // g, den // g
+            if COST_GRID % kd:
                 # Half-even to the grid: q + r / den with 0 <= r < den.
                 q, r = divmod(num * COST_GRID, den)
                 if 2 * r > den or (2 * r == den and q & 1):
                     q += 1
-                g = Fraction(q, COST_GRID)
-                kept = g.numerator if g.denominator == 1 else g
-        gain = sign * closing * price - (cost0 - kept)
-        realized = pos.realized + gain
-        if type(realized) is Fraction and realized.denominator == 1:
-            realized = realized.numerator
-        pos.realized = realized
+                g = gcd(q, COST_GRID)
+                kn, kd = q // g, COST_GRID // g
+            kept = kn if kd == 1 else Fraction(kn, kd)
+        # realized + sign * closing * price - (cost0 - kept), over the common denominator.
+        old = pos.realized
+        if type(old) is int:
+            rn, rd = old, 1
+        else:
+            rn, rd = old.numerator, old.denominator
+        if rd == 1 and cd == 1 and kd == 1:
+            pos.realized = rn + sign * closing * price - cn + kn
+        else:
+            d = rd * cd * kd
+            n = rn * cd * kd + rd * ((sign * closing * price * cd - cn) * kd + kn * cd)
+            g = gcd(n, d)
+            pos.realized = n // g if g == d else Fraction(n // g, d // g)
         if opening:
             new_qty = pos.qty = -sign * opening
             pos.cost = price * new_qty
@@ -411,6 +435,12 @@ class Portfolio:
         if mid2 is not None:
             return Fraction(mid2, 2)
         return self._marks.get(symbol)
+
+    def mark2_of(self, symbol: str) -> int | None:
+        """Twice the mark of ``symbol`` in ticks, an int, when it was set from a book
+        (:meth:`mark`); None when unmarked or marked by :meth:`mark_price`. Lets a caller value
+        positions without building a ``Fraction`` (``qty * mark2 / 2``)."""
+        return self._mid2.get(symbol)
 
     def _value(self, symbol: str, pos: _Position) -> TickLots:
         """``qty * mark`` in tick-lots (``cost`` while unmarked), exact: an int when whole."""
