@@ -21,6 +21,12 @@
 //! * [`L2Book`] (`l2.rs`): aggregated price -> quantity book for market data; a snapshot is
 //!   installed with one sort per side (`replace`) and [`TopStats`] reads the touch and the
 //!   top-N sums in one pass (`top_stats`).
+//! * [`decimal`] (`decimal.rs`): exact decimal text <-> integer steps of a tick or lot
+//!   [`Grid`] (`"0.35210000"` on `"0.0001"` is 3521 ticks), by `u128` arithmetic on the
+//!   digits; typed errors for syntax, range and off-grid values.
+//! * [`scan`] (`scan.rs`): a strict, allocation-free scanner for Binance combined-stream JSON
+//!   (depth diffs, aggTrade, bookTicker) and the reader of a depth diff's level arrays into
+//!   `(side, ticks, lots)`; `None` for anything it is not sure about (the caller falls back).
 //!
 //! ## Rules
 //!
@@ -75,12 +81,15 @@
 
 mod arena;
 mod book;
+pub mod decimal;
 mod l2;
 mod levels;
 mod reference;
+pub mod scan;
 mod types;
 
 pub use book::Book;
+pub use decimal::{Grid, GridError, LevelError, StepError};
 pub use l2::{L2Book, TopStats};
 pub use reference::ReferenceBook;
 pub use types::{

@@ -1,20 +1,20 @@
 //! `L2Book`: the core's aggregated (price -> quantity) book for market data, seen from Python,
-//! and the fast path that reads Binance combined-stream JSON without building Python objects.
+//! and `binance_scan`, the fast path that reads Binance combined-stream JSON without building
+//! Python objects. Thin: the parsing lives in `tradecore_book` (`decimal`: decimal strings to
+//! ticks/lots on a [`Grid`]; `scan`: the JSON scanner and the depth-array reader); this file
+//! converts Python values in and out and maps the core's errors onto Python exceptions.
 //!
-//! Owns: one [`tradecore_book::L2Book`], an optional decimal grid (tick size, lot size) and a
-//! scratch buffer of parsed levels; plus `binance_scan` and the private [`scan`] module. Ways in:
+//! Owns: one [`tradecore_book::L2Book`], an optional tick and lot [`Grid`] and a scratch buffer
+//! of parsed levels. Ways in:
 //! * integers: `set(side, price, qty)` and `apply(bids, asks)` with `(ticks, lots)` pairs;
 //! * decimal strings, the exchange's own text (Binance depth `b`/`a` arrays and REST snapshots):
 //!   `apply_decimal(bids, asks)` and `replace_decimal(bids, asks)` on decoded lists, and
 //!   `apply_depth_json(text)` on the raw message (or `apply_depth_at(text, bids_at, asks_at)`
-//!   with the array offsets `binance_scan` returned, so the message is not scanned twice). Each string is turned into integer
-//!   ticks/lots here, exactly, by integer arithmetic on its digits (no float, no `Decimal`
-//!   object): `"0.35210000"` with tick `"0.0001"` is 3521 ticks. `price_to_ticks` /
-//!   `qty_to_lots` do the same for one value (trades, quotes).
-//! * `binance_scan(text)`: a strict single-pass JSON scanner for `{"stream":..,"data":{..}}` that
-//!   returns the header fields of a depth diff, aggTrade or bookTicker, or `None` for anything
-//!   it is not certain about (escapes, floats or negative ids, NaN, malformed JSON, odd level
-//!   shapes); the caller then uses `json.loads` and the Python parsers, which are the reference
+//!   with the array offsets `binance_scan` returned, so the message is not scanned twice).
+//!   `price_to_ticks` / `qty_to_lots` convert one value (trades, quotes).
+//! * `binance_scan(text)`: the header fields of a depth diff, aggTrade or bookTicker as a
+//!   tuple ([`tradecore_book::scan::binance`]), or `None` when the fast path does not apply;
+//!   the caller then uses `json.loads` and the Python parsers, which are the reference
 //!   (`tests/unit/test_binance_fastpath.py` checks both paths agree on real and edited traffic).
 //!
 //! Invariants:
@@ -25,154 +25,33 @@
 //!   counted instead (real Binance books keep legacy levels from before a tick/step change:
 //!   the recorded NKNUSDT snapshot has 68 such levels, all 26% or more below the touch); syntax
 //!   errors still raise.
-//! * A string that is not a plain decimal (`digits[.digits]`) raises
-//!   `tradecore.marketdata.errors.FeedFormatError`; one that is not a whole number of ticks or
-//!   lots raises `tradecore.errors.OffGridError`; both messages name the value and where it was
-//!   (`bids[3] price`). Values beyond i64 ticks / u64 lots are `FeedFormatError` too.
-//! * Rust panics never reach Python: mutating calls run under [`errors::guard`].
+//! * Error mapping: a value that is not a plain decimal, or beyond `u128` steps, i64 ticks or
+//!   u64 lots (`StepError::Syntax`/`Range`, `LevelError::PriceBeyond`/`QtyBeyond`), and a text
+//!   or offsets the depth reader does not read (`DepthError::NotDepth`) raise
+//!   `tradecore.marketdata.errors.FeedFormatError`; a value off the grid (`StepError::OffGrid`)
+//!   raises `tradecore.errors.OffGridError`; both name the value and where it was
+//!   (`bids[3] price`). A bad `tick_size`/`lot_size` (`GridError`) raises `ValueError`.
+//! * Rust panics never reach Python: mutating calls and `binance_scan` run under
+//!   [`errors::guard`].
 //!
-//! Cost: parsing is one pass over the bytes of each string (about 10-20 ns for Binance's
-//! 10-character decimals); applying a level is O(log L) plus a memmove of the levels better than
-//! it (see `tradecore_book::L2Book`). The scanner is one pass over the message and allocates
-//! nothing; `apply_depth_json` scans again to reach the arrays, `apply_depth_at` starts at the
-//! offsets the scan returned. A snapshot (`replace_decimal`) is built with one sort per side,
-//! O(n log n). `top_stats` reads the touch and top-N sums without building a Python object per
-//! level. The scratch buffer is reused, so a message allocates nothing after
-//! the first ones. Queries copy plain integers out (`depth(n)` builds n tuples).
+//! Cost: the core's (see `tradecore_book::decimal` and `tradecore_book::scan`), plus one
+//! Python string access per decimal value on decoded lists. The scratch buffer is reused, so a
+//! message allocates nothing after the first ones; errors allocate their message. A snapshot
+//! (`replace_decimal`) is built with one sort per side, O(n log n). `top_stats` reads the touch
+//! and top-N sums without building a Python object per level. Queries copy plain integers out
+//! (`depth(n)` builds n tuples).
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyFloat, PyList, PyString, PyTuple, PyType};
 
+use tradecore_book::decimal::{checked_level, Field, Grid, LevelError, StepError};
+use tradecore_book::scan::{self, side_array_name, DepthError, Message};
 use tradecore_book::{L2Book as CoreL2, Side};
 
 use crate::convert::{DepthN, Price, Qty, SideArg};
 use crate::errors;
-
-/// A decimal grid (tick or lot): `value = units * 10**-digits`, `units > 0`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Grid {
-    /// Fraction digits kept when scaling a value to an integer.
-    digits: u32,
-    /// The grid step at that scale.
-    units: u128,
-    /// The grid as given (normalized text), for messages and the getters.
-    text: String,
-}
-
-/// Why a decimal string could not be turned into grid steps.
-#[derive(Debug, PartialEq, Eq)]
-enum ParseError {
-    /// Not `digits[.digits]` (empty, sign, exponent, stray character ...).
-    Syntax,
-    /// More than ~38 significant digits, or a result beyond the target integer type.
-    Range,
-    /// A valid decimal that is not a whole multiple of the grid.
-    OffGrid,
-}
-
-const POW10: [u128; 39] = {
-    let mut t = [1u128; 39];
-    let mut i = 1;
-    while i < 39 {
-        t[i] = t[i - 1] * 10;
-        i += 1;
-    }
-    t
-};
-
-impl Grid {
-    /// Parse a positive grid step such as `"0.00010000"`, `"1"` or `"0.5"`.
-    fn parse(text: &str) -> Result<Grid, String> {
-        let t = text.trim();
-        let (int_part, frac_part) = match t.split_once('.') {
-            Some((i, f)) => (i, f),
-            None => (t, ""),
-        };
-        let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if (int_part.is_empty() && frac_part.is_empty())
-            || !digits_ok(int_part)
-            || !digits_ok(frac_part)
-        {
-            return Err(format!("{text:?} is not a plain positive decimal number"));
-        }
-        let frac = frac_part.trim_end_matches('0');
-        let digits = frac.len() as u32;
-        if digits > 30 {
-            return Err(format!("{text:?} has more than 30 decimal places"));
-        }
-        let mut units: u128 = 0;
-        for b in int_part.bytes().chain(frac.bytes()) {
-            units = units
-                .checked_mul(10)
-                .and_then(|u| u.checked_add(u128::from(b - b'0')))
-                .ok_or_else(|| format!("{text:?} is too large"))?;
-        }
-        if units == 0 {
-            return Err(format!("{text:?} must be positive"));
-        }
-        let int_trim = int_part.trim_start_matches('0');
-        let norm = match (int_trim.is_empty(), frac.is_empty()) {
-            (true, true) => "0".to_owned(),
-            (true, false) => format!("0.{frac}"),
-            (false, true) => int_trim.to_owned(),
-            (false, false) => format!("{int_trim}.{frac}"),
-        };
-        Ok(Grid {
-            digits,
-            units,
-            text: norm,
-        })
-    }
-
-    /// `s` as a whole number of grid steps.
-    #[inline]
-    fn steps(&self, s: &[u8]) -> Result<u128, ParseError> {
-        let mut int_val: u128 = 0;
-        let mut frac_val: u128 = 0;
-        let mut frac_len: u32 = 0;
-        let mut seen_digit = false;
-        let mut seen_dot = false;
-        let mut off_grid = false;
-        for &b in s {
-            match b {
-                b'0'..=b'9' => {
-                    seen_digit = true;
-                    let d = u128::from(b - b'0');
-                    if !seen_dot {
-                        int_val = int_val
-                            .checked_mul(10)
-                            .and_then(|v| v.checked_add(d))
-                            .ok_or(ParseError::Range)?;
-                    } else if frac_len < self.digits {
-                        frac_val = frac_val * 10 + d;
-                        frac_len += 1;
-                    } else if d != 0 {
-                        off_grid = true;
-                    }
-                }
-                b'.' if !seen_dot => seen_dot = true,
-                _ => return Err(ParseError::Syntax),
-            }
-        }
-        if !seen_digit {
-            return Err(ParseError::Syntax);
-        }
-        if off_grid {
-            return Err(ParseError::OffGrid);
-        }
-        let scale = POW10[self.digits as usize];
-        let scaled = int_val
-            .checked_mul(scale)
-            .and_then(|v| v.checked_add(frac_val * POW10[(self.digits - frac_len) as usize]))
-            .ok_or(ParseError::Range)?;
-        if scaled % self.units != 0 {
-            return Err(ParseError::OffGrid);
-        }
-        Ok(scaled / self.units)
-    }
-}
 
 static FEED_FORMAT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static OFF_GRID_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -212,14 +91,6 @@ fn no_grid() -> PyErr {
     )
 }
 
-/// Where a level came from, for messages: `bids[3]`.
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Buy => "bids",
-        Side::Sell => "asks",
-    }
-}
-
 /// The aggregated book of one instrument (prices in ticks, quantities in lots).
 #[pyclass(module = "tradecore._core", name = "L2Book")]
 pub struct L2Book {
@@ -252,11 +123,12 @@ fn grid_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<Grid>
     };
     Grid::parse(&text)
         .map(Some)
-        .map_err(|m| PyValueError::new_err(format!("{name} {m}")))
+        .map_err(|e| PyValueError::new_err(format!("{name} {e}")))
 }
 
 impl L2Book {
-    /// Parse one decimal string of level `index` of `side` into scaled steps.
+    /// Parse one decimal string of level `index` of `side` into grid steps (`None`: off the
+    /// grid and skipped).
     #[inline]
     fn parse_one(
         py: Python<'_>,
@@ -264,10 +136,10 @@ impl L2Book {
         obj: &Bound<'_, PyAny>,
         side: Side,
         index: usize,
-        field: &str,
+        field: Field,
         skip_off_grid: bool,
     ) -> PyResult<Option<u128>> {
-        let where_ = || format!("{}[{index}] {field}", side_name(side));
+        let where_ = || format!("{}[{index}] {}", side_array_name(side), field.as_str());
         let Ok(s) = obj.cast::<PyString>() else {
             return Err(feed_format_error(
                 py,
@@ -279,21 +151,8 @@ impl L2Book {
             ));
         };
         let text = s.to_str()?;
-        match grid.steps(text.as_bytes()) {
-            Ok(v) => Ok(Some(v)),
-            Err(ParseError::OffGrid) if skip_off_grid => Ok(None),
-            Err(e) => Err(match e {
-                ParseError::Syntax => feed_format_error(
-                    py,
-                    format!("{} {text:?} is not a plain decimal number", where_()),
-                ),
-                ParseError::Range => feed_format_error(
-                    py,
-                    format!("{} {text:?} is out of range for the book", where_()),
-                ),
-                ParseError::OffGrid => off_grid_error(py, where_(), text, &grid.text),
-            }),
-        }
+        grid.steps_or_skip(text.as_bytes(), skip_off_grid)
+            .map_err(|e| value_error(py, where_(), grid, text, e))
     }
 
     /// Parse both sides' decimal strings into the scratch buffer (cleared first).
@@ -337,13 +196,13 @@ impl L2Book {
             let price: Price = p.extract().map_err(|e: PyErr| {
                 PyErr::from_type(
                     e.get_type(py),
-                    format!("{}[{index}]: {}", side_name(side), e.value(py)),
+                    format!("{}[{index}]: {}", side_array_name(side), e.value(py)),
                 )
             })?;
             let qty: Qty = q.extract().map_err(|e: PyErr| {
                 PyErr::from_type(
                     e.get_type(py),
-                    format!("{}[{index}]: {}", side_name(side), e.value(py)),
+                    format!("{}[{index}]: {}", side_array_name(side), e.value(py)),
                 )
             })?;
             self.scratch.push((side, price.0, qty.0));
@@ -382,28 +241,21 @@ impl L2Book {
             _ => return Err(no_grid()),
         };
         self.scratch.clear();
-        let mut skipped = 0usize;
-        for (side, start) in [(Side::Buy, bids_at), (Side::Sell, asks_at)] {
-            let mut index = 0usize;
-            let mut err: Option<PyErr> = None;
-            let scratch = &mut self.scratch;
-            let walked = scan::each_pair(text, start, text.len(), |p, q| {
-                match level_steps(py, tick, lot, side, index, p, q, skip_off_grid) {
-                    Ok(Some(level)) => scratch.push(level),
-                    Ok(None) => skipped += 1,
-                    Err(e) => {
-                        err = Some(e);
-                        return false;
-                    }
-                }
-                index += 1;
-                true
-            });
-            if let Some(e) = err {
-                return Err(e);
+        let skipped = scan::depth_levels(
+            text,
+            bids_at,
+            asks_at,
+            tick,
+            lot,
+            skip_off_grid,
+            &mut self.scratch,
+        )
+        .map_err(|e| match e {
+            DepthError::NotDepth => not_depth(py),
+            DepthError::Level { side, index, error } => {
+                level_error(py, (tick, lot), side, index, error)
             }
-            walked.ok_or_else(|| not_depth(py))?;
-        }
+        })?;
         self.commit(py, false)?;
         Ok(skipped)
     }
@@ -469,31 +321,13 @@ fn parse_side_decimal(
     let mut skipped = 0usize;
     let mut handle = |index: usize, level: &Bound<'_, PyAny>| -> PyResult<()> {
         let (p, q) = pair(py, level, side, index)?;
-        let parsed = L2Book::parse_one(py, tick, &p, side, index, "price", skip_off_grid)
-            .and_then(|price| {
-                L2Book::parse_one(py, lot, &q, side, index, "qty", skip_off_grid)
-                    .map(|qty| (price, qty))
-            })?;
-        let Some((price, qty)) = parsed.0.zip(parsed.1) else {
-            skipped += 1;
-            return Ok(());
-        };
-        let price = i64::try_from(price).map_err(|_| {
-            feed_format_error(
-                py,
-                format!(
-                    "{}[{index}] price is beyond 2**63 - 1 ticks",
-                    side_name(side)
-                ),
-            )
-        })?;
-        let qty = u64::try_from(qty).map_err(|_| {
-            feed_format_error(
-                py,
-                format!("{}[{index}] qty is beyond 2**64 - 1 lots", side_name(side)),
-            )
-        })?;
-        out.push((side, price, qty));
+        let price = L2Book::parse_one(py, tick, &p, side, index, Field::Price, skip_off_grid)?;
+        let qty = L2Book::parse_one(py, lot, &q, side, index, Field::Qty, skip_off_grid)?;
+        match checked_level(price, qty) {
+            Ok(Some((price, qty))) => out.push((side, price, qty)),
+            Ok(None) => skipped += 1,
+            Err(e) => return Err(level_error(py, (tick, lot), side, index, e)),
+        }
         Ok(())
     };
     if let Ok(list) = levels.cast::<PyList>() {
@@ -511,60 +345,43 @@ fn parse_side_decimal(
     Ok(skipped)
 }
 
-/// One level's price and quantity strings as `(side, ticks, lots)`; `None` when off the grid
-/// and `skip_off_grid`.
-#[allow(clippy::too_many_arguments)] // reason: the level and everything an error message names
-fn level_steps(
+/// The Python error of one bad decimal value named `what` (`bids[3] price`, `price`):
+/// `OffGridError(what, Decimal(value), Decimal(grid))` for a value off the grid, else
+/// `FeedFormatError("<what> <value!r> <why>")`.
+fn value_error(py: Python<'_>, what: String, grid: &Grid, value: &str, e: StepError) -> PyErr {
+    match e {
+        StepError::OffGrid => off_grid_error(py, what, value, grid.text()),
+        StepError::Syntax | StepError::Range => {
+            feed_format_error(py, format!("{what} {value:?} {e}"))
+        }
+    }
+}
+
+/// The Python error of level `index` of `side` that could not be read.
+fn level_error(
     py: Python<'_>,
-    tick: &Grid,
-    lot: &Grid,
+    (tick, lot): (&Grid, &Grid),
     side: Side,
     index: usize,
-    p: &str,
-    q: &str,
-    skip_off_grid: bool,
-) -> PyResult<Option<(Side, i64, u64)>> {
-    let one = |grid: &Grid, text: &str, field: &str| -> PyResult<Option<u128>> {
-        match grid.steps(text.as_bytes()) {
-            Ok(v) => Ok(Some(v)),
-            Err(ParseError::OffGrid) if skip_off_grid => Ok(None),
-            Err(e) => {
-                let place = format!("{}[{index}] {field}", side_name(side));
-                Err(match e {
-                    ParseError::Syntax => feed_format_error(
-                        py,
-                        format!("{place} {text:?} is not a plain decimal number"),
-                    ),
-                    ParseError::Range => feed_format_error(
-                        py,
-                        format!("{place} {text:?} is out of range for the book"),
-                    ),
-                    ParseError::OffGrid => off_grid_error(py, place, text, &grid.text),
-                })
-            }
+    e: LevelError<'_>,
+) -> PyErr {
+    match e {
+        LevelError::Value {
+            field,
+            value,
+            error,
+        } => {
+            let grid = match field {
+                Field::Price => tick,
+                Field::Qty => lot,
+            };
+            let what = format!("{}[{index}] {}", side_array_name(side), field.as_str());
+            value_error(py, what, grid, value, error)
         }
-    };
-    let price = one(tick, p, "price")?;
-    let qty = one(lot, q, "qty")?;
-    let (Some(price), Some(qty)) = (price, qty) else {
-        return Ok(None);
-    };
-    let price = i64::try_from(price).map_err(|_| {
-        feed_format_error(
-            py,
-            format!(
-                "{}[{index}] price is beyond 2**63 - 1 ticks",
-                side_name(side)
-            ),
-        )
-    })?;
-    let qty = u64::try_from(qty).map_err(|_| {
-        feed_format_error(
-            py,
-            format!("{}[{index}] qty is beyond 2**64 - 1 lots", side_name(side)),
-        )
-    })?;
-    Ok(Some((side, price, qty)))
+        LevelError::PriceBeyond | LevelError::QtyBeyond => {
+            feed_format_error(py, format!("{}[{index}] {e}", side_array_name(side)))
+        }
+    }
 }
 
 /// One decimal string on `grid`, errors naming it `what`.
@@ -579,15 +396,8 @@ fn scalar(py: Python<'_>, grid: &Grid, obj: &Bound<'_, PyAny>, what: &str) -> Py
         ));
     };
     let text = s.to_str()?;
-    grid.steps(text.as_bytes()).map_err(|e| match e {
-        ParseError::Syntax => {
-            feed_format_error(py, format!("{what} {text:?} is not a plain decimal number"))
-        }
-        ParseError::Range => {
-            feed_format_error(py, format!("{what} {text:?} is out of range for the book"))
-        }
-        ParseError::OffGrid => off_grid_error(py, what.to_owned(), text, &grid.text),
-    })
+    grid.steps(text.as_bytes())
+        .map_err(|e| value_error(py, what.to_owned(), grid, text, e))
 }
 
 fn not_a_list(py: Python<'_>, side: Side, obj: &Bound<'_, PyAny>) -> PyErr {
@@ -595,7 +405,7 @@ fn not_a_list(py: Python<'_>, side: Side, obj: &Bound<'_, PyAny>) -> PyErr {
         py,
         format!(
             "{} must be a list of [price, qty] pairs, got {}",
-            side_name(side),
+            side_array_name(side),
             crate::convert::type_name(&obj.as_borrowed())
         ),
     )
@@ -622,7 +432,7 @@ fn pair<'py>(
         py,
         format!(
             "{}[{index}] must be a [price, qty] pair, got {}",
-            side_name(side),
+            side_array_name(side),
             level
                 .repr()
                 .map(|r| r.to_string())
@@ -663,13 +473,13 @@ impl L2Book {
     /// The tick size as a normalized decimal string, or None.
     #[getter]
     fn tick_size(&self) -> Option<String> {
-        self.tick.as_ref().map(|g| g.text.clone())
+        self.tick.as_ref().map(|g| g.text().to_owned())
     }
 
     /// The lot size as a normalized decimal string, or None.
     #[getter]
     fn lot_size(&self) -> Option<String> {
-        self.lot.as_ref().map(|g| g.text.clone())
+        self.lot.as_ref().map(|g| g.text().to_owned())
     }
 
     /// Set the absolute quantity of one level; 0 removes it.
@@ -732,10 +542,9 @@ impl L2Book {
         if self.tick.is_none() || self.lot.is_none() {
             return Err(no_grid());
         }
-        let f = scan::message(text).ok_or_else(|| not_depth(py))?;
-        let (scan::Val::Levels(b0, _), scan::Val::Levels(a0, _)) = (f.b, f.a) else {
-            return Err(not_depth(py));
-        };
+        let (b0, a0) = scan::message(text)
+            .and_then(|f| f.level_offsets())
+            .ok_or_else(|| not_depth(py))?;
         self.apply_depth_arrays(py, text, b0, a0, skip_off_grid)
     }
 
@@ -782,8 +591,7 @@ impl L2Book {
     fn price_to_ticks(&self, py: Python<'_>, price: &Bound<'_, PyAny>) -> PyResult<i64> {
         let tick = self.tick.as_ref().ok_or_else(no_grid)?;
         let steps = scalar(py, tick, price, "price")?;
-        i64::try_from(steps)
-            .map_err(|_| feed_format_error(py, "price is beyond 2**63 - 1 ticks".to_owned()))
+        i64::try_from(steps).map_err(|_| feed_format_error(py, LevelError::PriceBeyond.to_string()))
     }
 
     /// A decimal quantity string in lots of this book's grid (exact; raises like
@@ -792,8 +600,7 @@ impl L2Book {
     fn qty_to_lots(&self, py: Python<'_>, qty: &Bound<'_, PyAny>) -> PyResult<u64> {
         let lot = self.lot.as_ref().ok_or_else(no_grid)?;
         let steps = scalar(py, lot, qty, "qty")?;
-        u64::try_from(steps)
-            .map_err(|_| feed_format_error(py, "qty is beyond 2**64 - 1 lots".to_owned()))
+        u64::try_from(steps).map_err(|_| feed_format_error(py, LevelError::QtyBeyond.to_string()))
     }
 
     /// Best bid as (price, qty), or None.
@@ -896,37 +703,35 @@ pub fn binance_scan<'py>(py: Python<'py>, text: &str) -> PyResult<Option<Bound<'
 }
 
 fn scan_to_tuple<'py>(py: Python<'py>, text: &str) -> PyResult<Option<Bound<'py, PyTuple>>> {
-    use scan::Val::{Bool, Int, Levels, Str};
-    let Some(f) = scan::message(text) else {
+    let Some(m) = scan::binance(text) else {
         return Ok(None);
     };
-    let Some(stream) = f.stream else {
-        return Ok(None);
-    };
-    let kind = stream.find('@').map_or(stream, |i| &stream[i + 1..]);
-    let tuple = if kind.starts_with("depth") {
-        match (f.s, f.e_time, f.first, f.last, f.b, f.a) {
-            (Str(s), Int(e), Int(first), Int(last), Levels(b0, _), Levels(a0, _)) => {
-                (1u8, s, e, first, last, b0, a0).into_pyobject(py)?
-            }
-            _ => return Ok(None),
-        }
-    } else if kind == "aggTrade" {
-        match (f.s, f.a, f.p, f.q, f.t, f.m) {
-            (Str(s), Int(id), Str(p), Str(q), Int(t), Bool(m)) => {
-                (2u8, s, id, p, q, t, m).into_pyobject(py)?
-            }
-            _ => return Ok(None),
-        }
-    } else if kind == "bookTicker" {
-        match (f.s, f.last, f.b, f.big_b, f.a, f.big_a) {
-            (Str(s), Int(u), Str(b), Str(bq), Str(a), Str(aq)) => {
-                (3u8, s, u, b, bq, a, aq).into_pyobject(py)?
-            }
-            _ => return Ok(None),
-        }
-    } else {
-        (0u8, stream).into_pyobject(py)?
+    let tuple = match m {
+        Message::Depth {
+            symbol,
+            event_time,
+            first,
+            last,
+            bids_at,
+            asks_at,
+        } => (1u8, symbol, event_time, first, last, bids_at, asks_at).into_pyobject(py)?,
+        Message::AggTrade {
+            symbol,
+            trade_id,
+            price,
+            qty,
+            trade_time,
+            buyer_maker,
+        } => (2u8, symbol, trade_id, price, qty, trade_time, buyer_maker).into_pyobject(py)?,
+        Message::BookTicker {
+            symbol,
+            update_id,
+            bid,
+            bid_qty,
+            ask,
+            ask_qty,
+        } => (3u8, symbol, update_id, bid, bid_qty, ask, ask_qty).into_pyobject(py)?,
+        Message::Other { stream } => (0u8, stream).into_pyobject(py)?,
     };
     Ok(Some(tuple))
 }
@@ -936,572 +741,4 @@ pub fn add_to_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<L2Book>()?;
     m.add_function(wrap_pyfunction!(binance_scan, m)?)?;
     Ok(())
-}
-
-/// A strict scanner for Binance combined-stream messages (no allocation, no PyO3).
-///
-/// It recognises well-formed JSON of the shape `{"stream": "...", "data": {...}}` and captures
-/// the fields the feed needs, in any key order (a repeated key: the last one wins, as in
-/// Python's `json`). It is a fast path only: anything it is not sure about (a string with an
-/// escape, a float or negative number where an id belongs, NaN, deep nesting, a depth level
-/// that is not a pair of plain strings ...) returns `None`, and the caller falls back to
-/// `json.loads` and the Python parser, which is the reference and words the errors.
-mod scan {
-    /// One captured value of the `data` object.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-    pub enum Val<'a> {
-        /// Not seen.
-        #[default]
-        None,
-        /// A non-negative integer that fits u64.
-        Int(u64),
-        /// A string without escapes.
-        Str(&'a str),
-        /// `true` / `false`.
-        Bool(bool),
-        /// An array of `[price, qty]` string pairs: byte range of the array in the text.
-        Levels(usize, usize),
-        /// Any other value (skipped).
-        Other,
-    }
-
-    /// The fields of interest of one message.
-    #[derive(Debug, Default)]
-    pub struct Fields<'a> {
-        pub stream: Option<&'a str>,
-        pub has_data: bool,
-        pub e_time: Val<'a>,
-        pub s: Val<'a>,
-        pub first: Val<'a>,
-        pub last: Val<'a>,
-        pub b: Val<'a>,
-        pub a: Val<'a>,
-        pub big_b: Val<'a>,
-        pub big_a: Val<'a>,
-        pub p: Val<'a>,
-        pub q: Val<'a>,
-        pub t: Val<'a>,
-        pub m: Val<'a>,
-    }
-
-    struct Scanner<'a> {
-        text: &'a str,
-        b: &'a [u8],
-        i: usize,
-    }
-
-    const MAX_DEPTH: u32 = 32;
-
-    impl<'a> Scanner<'a> {
-        #[inline]
-        fn ws(&mut self) {
-            while let Some(&c) = self.b.get(self.i) {
-                if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
-                    self.i += 1;
-                } else {
-                    break;
-                }
-            }
-        }
-
-        #[inline]
-        fn peek(&self) -> Option<u8> {
-            self.b.get(self.i).copied()
-        }
-
-        #[inline]
-        fn eat(&mut self, c: u8) -> Option<()> {
-            self.ws();
-            if self.peek()? == c {
-                self.i += 1;
-                Some(())
-            } else {
-                None
-            }
-        }
-
-        /// A string without escapes or control characters.
-        #[inline]
-        fn plain_string(&mut self) -> Option<&'a str> {
-            self.eat(b'"')?;
-            let start = self.i;
-            loop {
-                let c = *self.b.get(self.i)?;
-                if c == b'"' {
-                    let s = self.text.get(start..self.i)?;
-                    self.i += 1;
-                    return Some(s);
-                }
-                if c == b'\\' || c < 0x20 {
-                    return None;
-                }
-                self.i += 1;
-            }
-        }
-
-        /// Skip a string (escapes allowed, validated).
-        fn skip_string(&mut self) -> Option<()> {
-            self.eat(b'"')?;
-            loop {
-                let c = *self.b.get(self.i)?;
-                self.i += 1;
-                match c {
-                    b'"' => return Some(()),
-                    b'\\' => {
-                        let e = *self.b.get(self.i)?;
-                        self.i += 1;
-                        match e {
-                            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
-                            b'u' => {
-                                let hex = self.b.get(self.i..self.i + 4)?;
-                                if !hex.iter().all(u8::is_ascii_hexdigit) {
-                                    return None;
-                                }
-                                self.i += 4;
-                            }
-                            _ => return None,
-                        }
-                    }
-                    0..=0x1f => return None,
-                    _ => {}
-                }
-            }
-        }
-
-        fn digits(&mut self) -> usize {
-            let start = self.i;
-            while self.peek().is_some_and(|c| c.is_ascii_digit()) {
-                self.i += 1;
-            }
-            self.i - start
-        }
-
-        /// Skip a JSON number.
-        fn skip_number(&mut self) -> Option<()> {
-            if self.peek() == Some(b'-') {
-                self.i += 1;
-            }
-            match self.peek()? {
-                b'0' => self.i += 1,
-                b'1'..=b'9' => {
-                    self.digits();
-                }
-                _ => return None,
-            }
-            if self.peek() == Some(b'.') {
-                self.i += 1;
-                if self.digits() == 0 {
-                    return None;
-                }
-            }
-            if matches!(self.peek(), Some(b'e' | b'E')) {
-                self.i += 1;
-                if matches!(self.peek(), Some(b'+' | b'-')) {
-                    self.i += 1;
-                }
-                if self.digits() == 0 {
-                    return None;
-                }
-            }
-            Some(())
-        }
-
-        fn literal(&mut self, word: &[u8]) -> Option<()> {
-            if self.b.get(self.i..self.i + word.len())? == word {
-                self.i += word.len();
-                Some(())
-            } else {
-                None
-            }
-        }
-
-        /// Skip any JSON value.
-        fn skip_value(&mut self, depth: u32) -> Option<()> {
-            if depth > MAX_DEPTH {
-                return None;
-            }
-            self.ws();
-            match self.peek()? {
-                b'"' => self.skip_string(),
-                b'{' => {
-                    self.i += 1;
-                    self.ws();
-                    if self.peek()? == b'}' {
-                        self.i += 1;
-                        return Some(());
-                    }
-                    loop {
-                        self.ws();
-                        self.skip_string()?;
-                        self.eat(b':')?;
-                        self.skip_value(depth + 1)?;
-                        self.ws();
-                        match self.peek()? {
-                            b',' => self.i += 1,
-                            b'}' => {
-                                self.i += 1;
-                                return Some(());
-                            }
-                            _ => return None,
-                        }
-                    }
-                }
-                b'[' => {
-                    self.i += 1;
-                    self.ws();
-                    if self.peek()? == b']' {
-                        self.i += 1;
-                        return Some(());
-                    }
-                    loop {
-                        self.skip_value(depth + 1)?;
-                        self.ws();
-                        match self.peek()? {
-                            b',' => self.i += 1,
-                            b']' => {
-                                self.i += 1;
-                                return Some(());
-                            }
-                            _ => return None,
-                        }
-                    }
-                }
-                b't' => self.literal(b"true"),
-                b'f' => self.literal(b"false"),
-                b'n' => self.literal(b"null"),
-                b'-' | b'0'..=b'9' => self.skip_number(),
-                _ => None,
-            }
-        }
-
-        /// A value we may capture: plain int, plain string, bool, or a pair array.
-        fn capture(&mut self) -> Option<Val<'a>> {
-            self.ws();
-            let start = self.i;
-            match self.peek()? {
-                b'"' => {
-                    if let Some(s) = self.plain_string() {
-                        return Some(Val::Str(s));
-                    }
-                    self.i = start;
-                    self.skip_string()?;
-                    Some(Val::Other)
-                }
-                b'0'..=b'9' => {
-                    let mut v: u64 = 0;
-                    let mut n = 0;
-                    let mut overflow = false;
-                    while let Some(c) = self.peek().filter(u8::is_ascii_digit) {
-                        match v
-                            .checked_mul(10)
-                            .and_then(|x| x.checked_add(u64::from(c - b'0')))
-                        {
-                            Some(x) => v = x,
-                            None => overflow = true,
-                        }
-                        n += 1;
-                        self.i += 1;
-                    }
-                    let leading_zero = n > 1 && self.b[start] == b'0';
-                    if leading_zero {
-                        return None;
-                    }
-                    if overflow || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
-                        self.i = start;
-                        self.skip_number()?;
-                        return Some(Val::Other);
-                    }
-                    Some(Val::Int(v))
-                }
-                b't' => self.literal(b"true").map(|()| Val::Bool(true)),
-                b'f' => self.literal(b"false").map(|()| Val::Bool(false)),
-                b'[' => {
-                    if self.levels().is_some() {
-                        return Some(Val::Levels(start, self.i));
-                    }
-                    self.i = start;
-                    self.skip_value(1)?;
-                    Some(Val::Other)
-                }
-                _ => {
-                    self.skip_value(1)?;
-                    Some(Val::Other)
-                }
-            }
-        }
-
-        /// `[["p","q"], ...]` of plain strings.
-        fn levels(&mut self) -> Option<()> {
-            self.eat(b'[')?;
-            self.ws();
-            if self.peek()? == b']' {
-                self.i += 1;
-                return Some(());
-            }
-            loop {
-                self.eat(b'[')?;
-                self.plain_string()?;
-                self.eat(b',')?;
-                self.plain_string()?;
-                self.eat(b']')?;
-                self.ws();
-                match self.peek()? {
-                    b',' => self.i += 1,
-                    b']' => {
-                        self.i += 1;
-                        return Some(());
-                    }
-                    _ => return None,
-                }
-            }
-        }
-
-        fn data(&mut self, f: &mut Fields<'a>) -> Option<()> {
-            self.eat(b'{')?;
-            self.ws();
-            if self.peek()? == b'}' {
-                self.i += 1;
-                return Some(());
-            }
-            loop {
-                self.ws();
-                let key = self.plain_string()?;
-                self.eat(b':')?;
-                let slot = match key {
-                    "E" => &mut f.e_time,
-                    "s" => &mut f.s,
-                    "U" => &mut f.first,
-                    "u" => &mut f.last,
-                    "b" => &mut f.b,
-                    "a" => &mut f.a,
-                    "B" => &mut f.big_b,
-                    "A" => &mut f.big_a,
-                    "p" => &mut f.p,
-                    "q" => &mut f.q,
-                    "T" => &mut f.t,
-                    "m" => &mut f.m,
-                    _ => {
-                        self.skip_value(1)?;
-                        self.ws();
-                        match self.peek()? {
-                            b',' => {
-                                self.i += 1;
-                                continue;
-                            }
-                            b'}' => {
-                                self.i += 1;
-                                return Some(());
-                            }
-                            _ => return None,
-                        }
-                    }
-                };
-                *slot = self.capture()?;
-                self.ws();
-                match self.peek()? {
-                    b',' => self.i += 1,
-                    b'}' => {
-                        self.i += 1;
-                        return Some(());
-                    }
-                    _ => return None,
-                }
-            }
-        }
-    }
-
-    /// Scan a whole combined-stream message; `None` when the fast path does not apply.
-    pub fn message(text: &str) -> Option<Fields<'_>> {
-        let mut s = Scanner {
-            text,
-            b: text.as_bytes(),
-            i: 0,
-        };
-        let mut f = Fields::default();
-        s.eat(b'{')?;
-        s.ws();
-        if s.peek()? == b'}' {
-            return None;
-        }
-        loop {
-            s.ws();
-            let key = s.plain_string()?;
-            s.eat(b':')?;
-            match key {
-                "stream" => {
-                    s.ws();
-                    f.stream = Some(s.plain_string()?);
-                }
-                "data" => {
-                    s.ws();
-                    if s.peek()? != b'{' {
-                        return None;
-                    }
-                    // A repeated "data" key replaces the first one entirely.
-                    let stream = f.stream;
-                    f = Fields::default();
-                    f.stream = stream;
-                    s.data(&mut f)?;
-                    f.has_data = true;
-                }
-                _ => s.skip_value(1)?,
-            }
-            s.ws();
-            match s.peek()? {
-                b',' => s.i += 1,
-                b'}' => {
-                    s.i += 1;
-                    break;
-                }
-                _ => return None,
-            }
-        }
-        s.ws();
-        if s.i != s.b.len() || !f.has_data {
-            return None;
-        }
-        Some(f)
-    }
-
-    /// Call `f(price, qty)` for each pair of a levels array found by [`message`] (byte range
-    /// `start..end` of `text`); `f` returns false to stop early.
-    pub fn each_pair<'t>(
-        text: &'t str,
-        start: usize,
-        end: usize,
-        mut f: impl FnMut(&'t str, &'t str) -> bool,
-    ) -> Option<()> {
-        let mut s = Scanner {
-            text: text.get(..end)?,
-            b: text.as_bytes().get(..end)?,
-            i: start,
-        };
-        s.eat(b'[')?;
-        s.ws();
-        if s.peek()? == b']' {
-            return Some(());
-        }
-        loop {
-            s.eat(b'[')?;
-            let p = s.plain_string()?;
-            s.eat(b',')?;
-            let q = s.plain_string()?;
-            s.eat(b']')?;
-            if !f(p, q) {
-                return Some(());
-            }
-            s.ws();
-            match s.peek()? {
-                b',' => s.i += 1,
-                b']' => return Some(()),
-                _ => return None,
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn g(s: &str) -> Grid {
-        Grid::parse(s).unwrap()
-    }
-
-    #[test]
-    fn scan_depth_trade_ticker() {
-        use scan::Val::*;
-        let t = r#"{"stream":"x@depth@100ms","data":{"e":"depthUpdate","E":5,"s":"XY","U":7,"u":9,"b":[["1.0","2"]],"a":[]}}"#;
-        let f = scan::message(t).unwrap();
-        assert_eq!(f.stream, Some("x@depth@100ms"));
-        assert_eq!(
-            (f.s, f.e_time, f.first, f.last),
-            (Str("XY"), Int(5), Int(7), Int(9))
-        );
-        let Levels(b0, b1) = f.b else { panic!() };
-        let mut seen = vec![];
-        scan::each_pair(t, b0, b1, |p, q| {
-            seen.push((p, q));
-            true
-        })
-        .unwrap();
-        assert_eq!(seen, vec![("1.0", "2")]);
-        // Key order, whitespace, repeated keys (last wins), skipped values of every kind.
-        let t = r#" { "data" : { "u" : 1 , "x": [1, -2.5e3, {"k": "\n\u00e9"}, null, true], "u": 3 } , "stream":"s@bookTicker" } "#;
-        let f = scan::message(t).unwrap();
-        assert_eq!(f.last, Int(3));
-        let t = r#"{"stream":"s@aggTrade","data":{"a":1,"p":"2","q":"3","T":4,"m":false}}"#;
-        let f = scan::message(t).unwrap();
-        assert_eq!((f.a, f.m), (Int(1), Bool(false)));
-        // Not for the fast path: the caller falls back to json.loads.
-        for bad in [
-            "",
-            "{}",
-            "[]",
-            r#"{"stream":"s","data":{}"#,
-            r#"{"stream":"s","data":{}} x"#,
-            r#"{"stream":"s\u0040x","data":{}}"#,
-            r#"{"stream":"s","data":[]}"#,
-            r#"{"stream":"s","data":{"u":01}}"#,
-            r#"{"stream":"s","data":{"u":NaN}}"#,
-            r#"{"stream":"s","data":{"u":1,}}"#,
-            r#"{"stream":"s","data":{"x":"\q"}}"#,
-            r#"{"stream":"s","data":{"x":"a
-b"}}"#,
-        ] {
-            assert!(scan::message(bad).is_none(), "{bad}");
-        }
-        // Captured as Other (not an Int / not pairs): the Python side then falls back.
-        let t = r#"{"stream":"s","data":{"u":1.0,"U":-1,"E":99999999999999999999,"b":[["1"]]}}"#;
-        let f = scan::message(t).unwrap();
-        assert_eq!(
-            (f.last, f.first, f.e_time, f.b),
-            (Other, Other, Other, Other)
-        );
-        let deep = format!(
-            r#"{{"stream":"s","data":{{"x":{}{}}}}}"#,
-            "[".repeat(40),
-            "]".repeat(40)
-        );
-        assert!(scan::message(&deep).is_none());
-    }
-
-    #[test]
-    fn grid_parse() {
-        assert_eq!(g("0.00010000").digits, 4);
-        assert_eq!(g("0.00010000").units, 1);
-        assert_eq!(g("0.00010000").text, "0.0001");
-        assert_eq!(g("10").units, 10);
-        assert_eq!(g("0.5").units, 5);
-        assert!(Grid::parse("0").is_err());
-        assert!(Grid::parse("-1").is_err());
-        assert!(Grid::parse("1e-3").is_err());
-        assert!(Grid::parse("").is_err());
-    }
-
-    #[test]
-    fn steps() {
-        let t = g("0.0001");
-        assert_eq!(t.steps(b"0.35210000"), Ok(3521));
-        assert_eq!(t.steps(b"6"), Ok(60000));
-        assert_eq!(t.steps(b"6."), Ok(60000));
-        assert_eq!(t.steps(b".5"), Ok(5000));
-        assert_eq!(t.steps(b"0.35215000"), Err(ParseError::OffGrid));
-        assert_eq!(t.steps(b"0.3521x"), Err(ParseError::Syntax));
-        assert_eq!(t.steps(b"-1"), Err(ParseError::Syntax));
-        assert_eq!(t.steps(b""), Err(ParseError::Syntax));
-        assert_eq!(t.steps(b"."), Err(ParseError::Syntax));
-        assert_eq!(t.steps(b"1.2.3"), Err(ParseError::Syntax));
-        let half = g("0.5");
-        assert_eq!(half.steps(b"2.5"), Ok(5));
-        assert_eq!(half.steps(b"2.25"), Err(ParseError::OffGrid));
-        assert_eq!(half.steps(b"2.3"), Err(ParseError::OffGrid));
-        let ten = g("10");
-        assert_eq!(ten.steps(b"120"), Ok(12));
-        assert_eq!(ten.steps(b"125"), Err(ParseError::OffGrid));
-        assert_eq!(
-            t.steps(b"999999999999999999999999999999999999999999"),
-            Err(ParseError::Range)
-        );
-    }
 }
