@@ -7,7 +7,7 @@ CARGO ?= cargo
 export VIRTUAL_ENV := $(VENV)
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: all venv build demo test test-rust test-py lint fmt bench bench-rust bench-py bench-node onnx-model peer fuzz soak bench-venue bench-backtest peer-backtest clean
+.PHONY: all venv build demo test test-rust test-py lint fmt bench bench-rust bench-py bench-node onnx-model peer fuzz soak bench-venue bench-backtest peer-backtest hiccups clean
 
 all: build
 
@@ -88,6 +88,10 @@ peer: build
 # The venue under load from the load generator (waits for a quiet machine; --quick for a smoke run).
 bench-venue: build
 	$(VPY) bench/loadgen_bench.py
+
+# The machine itself: how often and how long a busy thread loses the CPU (2 threads, 30 s).
+hiccups: build
+	$(VPY) -m tradecore hiccups --threads 2 --seconds 30
 
 # Crash soak: SIGKILL trials of the venue under load (bench/soak_venue.py); make test runs 3.
 SOAK_TRIALS ?= 100
