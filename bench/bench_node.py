@@ -22,7 +22,8 @@ Figures, per case, from runs of the same stream:
 1. ``node``: the whole node over the stream, no probes, fastest of ``--repeats`` runs:
    messages/s (wall time of ``run``'s loop), the loop's CPU time per message (the node
    thread's ``thread_time``: what the loop costs without the time other processes take the
-   core, the figure to compare on a loaded machine) and tick-to-trade from the node's own
+   core, the figure to compare on a loaded machine; the part of it spent in the garbage
+   collector is shown too, from ``gc.callbacks``) and tick-to-trade from the node's own
    HdrHistogram: from ``time.monotonic_ns()`` just before a message is parsed to the moment
    the order is handed to the paper broker (so parse, book, the broker's book update,
    features, strategy, risk and the order manager are inside). Issue targets: p50 < 10 us,
@@ -251,10 +252,26 @@ def run_node(
     probes = probe(node) if probe is not None else {}
     loop = node._loop_sync
 
+    gc_ns = [0, 0]  # collection time (thread CPU) inside the loop, start of the current one
+    gc_runs = [0, 0, 0]  # collections per generation
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_ns[1] = time.thread_time_ns()
+        else:
+            gc_ns[0] += time.thread_time_ns() - gc_ns[1]
+            gc_runs[info["generation"]] += 1
+
     def timed_loop() -> None:
+        gc.callbacks.append(on_gc)
         c0 = time.thread_time_ns()
-        loop()
-        probes["cpu_ns"] = time.thread_time_ns() - c0
+        try:
+            loop()
+        finally:
+            probes["cpu_ns"] = time.thread_time_ns() - c0
+            gc.callbacks.remove(on_gc)
+        probes["gc_ns"] = gc_ns[0]
+        probes["gc_collections"] = list(gc_runs)
 
     _patch(node, "_loop_sync", timed_loop)
     gc.collect()
@@ -359,14 +376,15 @@ def bench_case(
     runs = []
     for i in range(repeats):
         summary, extra = run_node(recs, tmp / f"{case}-{i}", case)
-        runs.append((summary.elapsed_s, summary, extra["cpu_ns"]))
+        runs.append((summary.elapsed_s, summary, extra["cpu_ns"], extra))
         t2t = summary.tick_to_trade
         print(
             f"  run {i + 1}: {n_msgs / summary.elapsed_s:,.0f} messages/s "
-            f"({extra['cpu_ns'] / n_msgs / 1000:.2f} us CPU/message); tick-to-trade "
-            f"{t2t.format() if t2t else '-'}"
+            f"({extra['cpu_ns'] / n_msgs / 1000:.2f} us CPU/message, of which garbage "
+            f"collection {extra['gc_ns'] / n_msgs / 1000:.2f}, collections per generation "
+            f"{extra['gc_collections']}); tick-to-trade {t2t.format() if t2t else '-'}"
         )
-    loop_s, summary, cpu_ns = min(runs, key=lambda r: r[0])
+    loop_s, summary, cpu_ns, best = min(runs, key=lambda r: r[0])
     t2t = summary.tick_to_trade
     msg_rate = n_msgs / loop_s
     print(
@@ -408,12 +426,15 @@ def bench_case(
             "messages_per_s": msg_rate,
             "cpu_ns_per_message": cpu_ns / n_msgs,
             "messages_per_cpu_s": n_msgs / (cpu_ns / 1e9),
+            "gc_ns_per_message": best["gc_ns"] / n_msgs,
+            "gc_collections": best["gc_collections"],
             "events": summary.messages,
             "orders": summary.orders,
             "fills": summary.fills,
             "tick_to_trade_ns": None if t2t is None else t2t.as_dict(),
             "runs_loop_s": [r[0] for r in runs],
             "runs_cpu_ns_per_message": [r[2] / n_msgs for r in runs],
+            "runs_gc_ns_per_message": [r[3]["gc_ns"] / n_msgs for r in runs],
             "runs_tick_to_trade_p50_ns": [
                 r[1].tick_to_trade.p50 if r[1].tick_to_trade else None for r in runs
             ],

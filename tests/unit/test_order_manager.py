@@ -4,10 +4,12 @@ queries, and the whole loop with the paper broker."""
 from __future__ import annotations
 
 import logging
+import random
 from decimal import Decimal
 
 import pytest
 from tradecore.enums import Side
+from tradecore.errors import UsageError
 from tradecore.execution import (
     DictL2Book,
     DuplicateOrderError,
@@ -299,3 +301,141 @@ def test_full_loop_with_paper_broker_and_portfolio() -> None:
     # Cash: 1000 - (608 ticks*lots) * 0.00001 + (3 * 104) * 0.00001 = 1000 - 0.00608 + 0.00312
     assert pf.cash(1) == Decimal("999.99704")
     assert om.stats.illegal_transitions == 0 and om.stats.duplicates == 0
+
+
+# --- retiring finished orders ----------------------------------------------------------------
+
+
+def _vals(o: Order) -> tuple[object, ...]:
+    """Everything an order says except its report history (a rebuilt order has none)."""
+    return (
+        o.request,
+        o.status,
+        o.price,
+        o.qty,
+        o.filled_qty,
+        o.leaves,
+        o.notional_filled,
+        o.venue_order_id,
+        o.reason,
+        o.created_ns,
+        o.updated_ns,
+        o.pending_cancel,
+        o.pending_replace,
+    )
+
+
+def test_retire_forgets_finished_orders_and_keeps_a_tombstone() -> None:
+    om, order, r, statuses, fills = setup()
+    assert not om.retire(1, order.client_order_id)  # open: refused
+    om.on_event(r.make(K.ACCEPTED, 10, 10))
+    om.on_event(r.make(K.FILL, 10, 0))
+    assert order.status is S.FILLED
+    before = _vals(order)
+    assert om.retire(1, order.client_order_id)
+    assert not om.retire(1, order.client_order_id)  # already retired
+    assert om.get(1, order.client_order_id) is None
+    assert om.orders() == [] and om.is_retired(1, order.client_order_id)
+    rebuilt = om.lookup(1, order.client_order_id)
+    assert rebuilt is not None and rebuilt is not order
+    assert _vals(rebuilt) == before and rebuilt.events == []
+    assert om.stats.retired == 1 and om.retired_count == 1
+    # The id stays used: registering it again is refused, the next id skips it.
+    with pytest.raises(DuplicateOrderError):
+        om.register(OrderRequest(1, order.client_order_id, SYM, Side.BUY, 1, 100), 9)
+    assert om.next_client_order_id(1) == order.client_order_id + 1
+    # Reports for it: a duplicate is dropped, a late ack is stale, it stays retired.
+    assert om.on_event(r.make(K.FILL, 10, 0, event_id=2)) is None
+    assert om.stats.duplicates == 1
+    assert om.on_event(r.make(K.ACCEPTED, 10, 10)) is None
+    assert om.stats.stale == 1 and om.is_retired(1, order.client_order_id)
+    assert om.stats.retired == 1 and len(fills) == 1 and len(statuses) == 2
+
+
+def test_a_late_fill_revives_a_retired_order() -> None:
+    om, order, r, statuses, fills = setup()
+    om.on_event(r.make(K.ACCEPTED, 10, 10))
+    om.on_event(r.make(K.FILL, 4, 6))
+    om.on_event(r.make(K.CANCELLED, 6, 0))
+    assert om.retire(1, order.client_order_id)
+    revived = om.on_event(r.make(K.FILL, 3, 0))  # money moved: never dropped
+    assert revived is not None and revived is om.get(1, order.client_order_id)
+    assert (revived.status, revived.filled_qty, revived.leaves) == (S.CANCELLED, 7, 0)
+    assert [f.qty for f in fills] == [4, 3] and fills[-1].strategy == "s1"
+    assert om.stats.fills_after_terminal == 1 and om.stats.revived == 1
+    assert statuses[-1] == (S.CANCELLED, K.FILL)
+    assert om.retire(1, order.client_order_id)  # and it can be retired again
+
+
+def test_tombstones_are_bounded() -> None:
+    om = OrderManager(retired_limit=2)
+    for coid in (1, 2, 3):
+        om.register(OrderRequest(1, coid, SYM, Side.SELL, 1, 100), coid)
+        om.on_event(Reports(coid=coid, qty=1).make(K.REJECTED, 1, 0, reason="X"))
+        assert om.retire(1, coid)
+    assert om.retired_count == 2 and not om.is_retired(1, 1) and om.is_retired(1, 3)
+    # A report for an order retired longer ago than the limit is an unknown order.
+    assert om.on_event(Reports(coid=1, qty=1).make(K.FILL, 1, 0, event_id=9)) is None
+    assert om.stats.unknown_orders == 1
+    with pytest.raises(UsageError):
+        OrderManager(retired_limit=-1)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_retiring_changes_nothing_the_listeners_or_lookups_see(seed: int) -> None:
+    """Reference: one order manager keeps every order, the other retires each finished order
+    at random moments. On the same random reports (duplicates, late and illegal ones, fills
+    after the end) both return the same, tell their listeners the same, count the same, and
+    ``lookup`` gives the same values."""
+    rng = random.Random(seed)
+    keep, retire = OrderManager(), OrderManager()
+    heard: dict[int, list[object]] = {0: [], 1: []}
+    for i, om in enumerate((keep, retire)):
+        om.add_fill_listener(lambda f, o, i=i: heard[i].append(("fill", f, _vals(o))))
+        om.add_order_listener(lambda o, e, i=i: heard[i].append(("order", e, _vals(o))))
+    sent: dict[int, list[OrderEvent]] = {}
+    leaves: dict[int, int] = {}
+    eid = 0
+    for step in range(300):
+        if step < 5 or rng.random() < 0.1:
+            coid = len(sent) + 1
+            qty = rng.randint(1, 8)
+            req = OrderRequest(1, coid, SYM, rng.choice([Side.BUY, Side.SELL]), qty, 100)
+            for om in (keep, retire):
+                om.register(req, step)
+            sent[coid] = []
+            leaves[coid] = qty
+            continue
+        coid = rng.randint(1, len(sent))
+        if sent[coid] and rng.random() < 0.15:
+            ev = rng.choice(sent[coid])  # a duplicate
+        else:
+            eid += 1
+            kind = rng.choice(list(K))
+            q = rng.randint(1, 4)
+            left = max(0, leaves[coid] - q) if kind is K.FILL else 0
+            if kind is K.FILL:
+                leaves[coid] = left
+            ev = OrderEvent(
+                kind, 1, coid, SYM, Side.BUY, 100 + rng.randint(-2, 2), q,
+                rng.randint(1, 5) if kind is K.REPLACED else left, step, eid,
+                "r" if kind in (K.REJECTED, K.CANCELLED) else "",
+                Liquidity.TAKER if kind is K.FILL else None,
+            )  # fmt: skip
+            sent[coid].append(ev)
+        got = [om.on_event(ev) for om in (keep, retire)]
+        assert [None if o is None else _vals(o) for o in got] == [
+            None if o is None else _vals(o) for o in got[:1] * 2
+        ], step
+        for o in retire.orders():
+            if not o.is_open and rng.random() < 0.5:
+                assert retire.retire(1, o.client_order_id)
+    assert heard[0] == heard[1]
+    a, b = keep.stats, retire.stats
+    for name in ("events", "fills", "duplicates", "stale", "illegal_transitions", "overfills"):
+        assert getattr(a, name) == getattr(b, name), name
+    assert a.fills_after_terminal == b.fills_after_terminal and a.unknown_orders == 0
+    for coid in sent:
+        kept, rebuilt = keep.get(1, coid), retire.lookup(1, coid)
+        assert kept is not None and rebuilt is not None and _vals(kept) == _vals(rebuilt)
+    assert b.retired > 0

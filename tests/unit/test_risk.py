@@ -4,6 +4,7 @@ orders that reduce the position without flipping it."""
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 from typing import Any
 
@@ -511,3 +512,121 @@ def test_nothing_but_reducing_orders_pass_a_tripped_switch(
         assert reason is RiskReason.MAX_ORDER_QTY and qty > 30
     else:
         assert reason in (RiskReason.KILL_SWITCH, RiskReason.INVALID_ORDER)
+
+
+# --- the fast path of check() against the complete check -----------------------------------
+
+
+def _random_limits(rng: random.Random) -> RiskLimits:
+    def maybe(value: Any) -> Any:
+        return value if rng.random() < 0.6 else None
+
+    sym = SymbolLimits(
+        max_order_qty=maybe(rng.randint(1, 40)),
+        max_position=maybe(rng.randint(0, 60)),
+        max_order_notional=maybe(Decimal(rng.choice(["50", "200", "1000", "5000"]))),
+        price_band_bps=maybe(Decimal(rng.choice(["1", "25", "100", "512.5"]))),
+    )
+    acct = AccountLimits(
+        max_gross_exposure=maybe(Decimal(rng.choice(["100", "1000", "50000"]))),
+        max_open_orders=maybe(rng.randint(0, 6)),
+        rate_limit=maybe(RateLimit(Decimal(rng.choice(["0.5", "3", "1000"])), rng.randint(1, 5))),
+        max_daily_loss=maybe(Decimal("100")),
+        reject_burst=maybe(RejectBurst(rng.randint(2, 6), rng.choice([SEC, 60 * SEC]))),
+    )
+    overrides = (
+        {"ETHUSDT": SymbolLimits(max_order_qty=rng.randint(1, 10))} if rng.random() < 0.3 else {}
+    )
+    return RiskLimits(defaults=sym, account_defaults=acct, symbols=overrides)
+
+
+def _engine_snapshot(h: Harness) -> tuple[Any, ...]:
+    r = h.risk
+    tokens = {a: (st.tokens, st.tokens_ns) for a, st in sorted(r._accounts.items())}
+    return (
+        r.checks,
+        r.passed,
+        dict(r.rejects),
+        dict(r.trips),
+        r.kill_switch_state(),
+        tokens,
+        dict(r._mid2),
+        list(h.events),
+        list(h.cancels),
+    )
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fast_check_equals_the_complete_check_on_random_input(seed: int) -> None:
+    """The fast path of ``check`` gives the same answers, counters, events, token buckets and
+    trips as the complete check (``fast_check=False``) on seeded random orders, states and
+    limits, including refusals of every kind, kills, resets and loss evaluations."""
+    rng = random.Random(seed)
+    limits = _random_limits(rng)
+    loss_on_order = rng.random() < 0.3
+    fast = Harness(limits, loss_check_on_order=loss_on_order)
+    slow = Harness(limits, loss_check_on_order=loss_on_order, fast_check=False)
+    assert fast.risk.fast_check and not slow.risk.fast_check
+    slow.state = fast.state  # one state read by both
+    slow.risk._state = fast.state
+    state = fast.state
+    accounts = [ACCT, 8, 9]
+    symbols = ["BTCUSDT", "ETHUSDT", "DOGEUSDT"]
+    mids = {"BTCUSDT": 1_000_000, "ETHUSDT": 20_000}
+    now = 0
+    passed = 0
+    for step in range(400):
+        now += rng.choice([0, 1, 1_000, SEC // 3, SEC, 5 * SEC])
+        roll = rng.random()
+        if roll < 0.12:
+            acc, sym = rng.choice(accounts), rng.choice(symbols[:2])
+            state.pos[(acc, sym)] = rng.randint(-30, 30)
+        elif roll < 0.2:
+            acc, sym = rng.choice(accounts), rng.choice(symbols[:2])
+            state.open[(acc, sym, rng.choice([Side.BUY, Side.SELL]))] = rng.randint(0, 10)
+            state.open_count[acc] = rng.randint(0, 7)
+        elif roll < 0.26:
+            sym = rng.choice(symbols[:2])
+            if rng.random() < 0.2:
+                state.bba.pop(sym, None)
+            else:
+                m = mids[sym] + rng.randint(-3_000, 3_000)
+                state.bba[sym] = (m - rng.randint(1, 50), m + rng.randint(1, 50))
+        elif roll < 0.28:
+            acc = rng.choice([None, *accounts])
+            for h in (fast, slow):
+                h.risk.kill("test", acc, now)
+        elif roll < 0.31:
+            acc = rng.choice([None, *accounts])
+            for h in (fast, slow):
+                h.risk.reset(acc, now)
+        elif roll < 0.34:
+            state.equities[rng.choice(accounts)] = Decimal(rng.randint(-300, 300))
+            for h in (fast, slow):
+                h.risk.evaluate(now)
+        else:
+            sym = rng.choice(symbols if rng.random() < 0.1 else symbols[:2])
+            base = mids.get(sym, 1_000)
+            market = rng.random() < 0.15
+            qty: Any = rng.choice([rng.randint(1, 12), rng.randint(1, 12), 0, -1, True, 2.0])
+            price: Any = rng.choice(
+                [base + rng.randint(-100, 100), base + rng.randint(-base // 20, base // 20), 0]
+            )
+            req = OrderRequest(
+                rng.choice(accounts),
+                step,
+                sym,
+                rng.choice([Side.BUY, Side.SELL]),
+                qty,
+                0 if market else price,
+                OrderType.MARKET if market else OrderType.LIMIT,
+                TimeInForce.IOC,
+            )
+            got = fast.risk.check(req, now)
+            want = slow.risk.check(req, now)
+            assert got is want, (step, req)
+            passed += got is None
+        assert _engine_snapshot(fast) == _engine_snapshot(slow), step
+    assert fast.risk.checks > 0
+    if seed == 0:
+        assert passed > 0  # the fast path itself was taken

@@ -36,19 +36,38 @@ Invariants and robustness (reports come from outside; nothing here raises on a r
 - A listener that raises is logged and counted in ``stats.listener_errors``; the order manager
   and the other listeners carry on.
 
+Retiring finished orders (:meth:`OrderManager.retire`, opt-in; the node uses it, the
+backtester does not): a long-running owner that has stored an order's final state may ask the
+order manager to forget it, so memory and the garbage collector's work stay flat however
+long the run (every order kept forever is seven tracked objects that end up in the oldest GC
+generation, each full collection visits them again). A retired order leaves a *tombstone*: one
+tuple of plain values (its request and quantities and the ids of the reports applied to it,
+untracked by the garbage collector), kept for the last ``retired_limit`` retired orders. With
+it, idempotency is as before: a report that was already applied is a duplicate, a late
+ACCEPTED/CANCELLED/EXPIRED is stale, a late REJECTED/CANCEL_REJECTED is a refused
+cancel; a late FILL (money moved) brings the order back to life from its tombstone (same values,
+an empty ``events`` history: the earlier reports are in the store) and is applied as before.
+:meth:`get` and :meth:`orders` see live orders only; :meth:`lookup` also rebuilds a retired
+one. A report for an order retired longer ago than ``retired_limit`` orders is an unknown order
+(logged, counted, dropped), as for any order this manager never saw. Only finished orders
+(FILLED, CANCELLED, REJECTED, EXPIRED) can be retired.
+
 Cost: ``register`` is one ``Order`` and three dict writes (well under a microsecond); a report
 is a couple of dict look-ups, a set insert and the listener calls: a few microseconds in
-CPython. Open-order queries (``open_orders``, ``open_qty``) are O(open orders of the
-account).
+CPython. ``retire`` builds one tuple (about a microsecond); a report for a retired order costs
+one more dict look-up, and one that is applied rebuilds the order (a few microseconds).
+Open-order queries (``open_orders``, ``open_qty``) are O(open orders of the account).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from tradecore.enums import Side
+from tradecore.enums import OrderType, Side, TimeInForce
 from tradecore.errors import UsageError
 from tradecore.execution.types import (
     Fill,
@@ -61,6 +80,7 @@ from tradecore.execution.types import (
 )
 
 __all__ = [
+    "RETIRED_LIMIT",
     "DuplicateOrderError",
     "FillListener",
     "OrderListener",
@@ -91,6 +111,11 @@ _K_EXPIRED = OrderEventKind.EXPIRED
 _K_CANCEL_REJECTED = OrderEventKind.CANCEL_REJECTED
 _TAKER = Liquidity.TAKER
 _OPEN = frozenset((_NEW, _ACK, _PART))
+# Tombstones hold enum members as their string values (``member._value_``, a plain attribute
+# read): a tuple holding an enum member stays tracked by the garbage collector, one of ints
+# and strings is untracked at its first collection.
+#: Default number of retired orders whose tombstones are kept (see the module doc).
+RETIRED_LIMIT = 65_536
 
 
 class DuplicateOrderError(UsageError):
@@ -119,6 +144,8 @@ class OrderManagerStats:
     overfills: int = 0
     cancel_rejects: int = 0
     listener_errors: int = 0
+    retired: int = 0  # finished orders forgotten (tombstone kept)
+    revived: int = 0  # retired orders brought back by a late FILL
 
 
 class OrderManager:
@@ -126,7 +153,8 @@ class OrderManager:
 
     Use: ``coid = om.next_client_order_id(account)``; build the ``OrderRequest`` with it;
     ``om.register(request, ts_ns)``; ``client.submit(request)``; the client's reports go to
-    ``om.on_event``.
+    ``om.on_event``. ``retired_limit``: how many tombstones of retired orders are kept (see
+    :meth:`retire`).
     """
 
     __slots__ = (
@@ -135,14 +163,23 @@ class OrderManager:
         "_open",
         "_order_listeners",
         "_orders",
+        "_retired",
+        "_retired_limit",
         "_seen",
         "stats",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, retired_limit: int = RETIRED_LIMIT) -> None:
+        if type(retired_limit) is not int or retired_limit < 0:
+            raise UsageError(f"retired_limit must be an int >= 0, got {retired_limit!r}")
+        self._retired: OrderedDict[tuple[int, int], tuple[Any, ...]] = OrderedDict()
+        self._retired_limit = retired_limit
         self._orders: dict[tuple[int, int], Order] = {}
         self._open: dict[int, dict[int, Order]] = {}
-        self._seen: dict[tuple[int, int], set[int]] = {}
+        # Report ids applied per order: the first one as a bare int (most orders get one or
+        # two reports, and a set per order is one more object for the garbage collector), a
+        # set from the second on.
+        self._seen: dict[tuple[int, int], int | set[int]] = {}
         self._next_id: dict[int, int] = {}
         self._order_listeners: list[OrderListener] = []
         self._fill_listeners: list[FillListener] = []
@@ -154,7 +191,8 @@ class OrderManager:
         """A client order id not used yet by ``account`` (1, 2, 3, ... per account)."""
         n = self._next_id.get(account, 1)
         orders = self._orders
-        while (account, n) in orders:
+        retired = self._retired
+        while (account, n) in orders or (account, n) in retired:
             n += 1
         self._next_id[account] = n + 1
         return n
@@ -168,7 +206,7 @@ class OrderManager:
         coid = request.client_order_id
         key = (account, coid)
         orders = self._orders
-        if key in orders:
+        if key in orders or key in self._retired:
             raise DuplicateOrderError(
                 f"client order id {coid} is already used by account "
                 f"{account} (symbol {request.symbol})"
@@ -190,7 +228,7 @@ class OrderManager:
     def restore(self, order: Order) -> None:
         """Track an order reloaded from the store (at start-up, before any report)."""
         key = (order.account, order.client_order_id)
-        if key in self._orders:
+        if key in self._orders or key in self._retired:
             raise DuplicateOrderError(
                 f"client order id {order.client_order_id} of account {order.account} is "
                 f"already tracked; it cannot be restored twice"
@@ -241,8 +279,76 @@ class OrderManager:
     # ---------------------------------------------------------------- queries
 
     def get(self, account: int, client_order_id: int) -> Order | None:
-        """The order, or None if the account has no such client order id."""
+        """The order, or None if the account has no such client order id (or it is retired)."""
         return self._orders.get((account, client_order_id))
+
+    def lookup(self, account: int, client_order_id: int) -> Order | None:
+        """Like :meth:`get`, but a retired order is rebuilt from its tombstone.
+
+        The rebuilt order is a detached copy (same values, empty ``events``): changing it
+        changes nothing here.
+        """
+        key = (account, client_order_id)
+        order = self._orders.get(key)
+        if order is None:
+            tomb = self._retired.get(key)
+            if tomb is not None:
+                return _rebuild(key, tomb)
+        return order
+
+    def is_retired(self, account: int, client_order_id: int) -> bool:
+        """True if the order was retired and its tombstone is still kept."""
+        return (account, client_order_id) in self._retired
+
+    @property
+    def retired_count(self) -> int:
+        """How many tombstones are kept (at most ``retired_limit``)."""
+        return len(self._retired)
+
+    def retire(self, account: int, client_order_id: int) -> bool:
+        """Forget a finished order, keeping its tombstone (module doc); False if it is open or
+        not tracked (unknown, or already retired).
+
+        Call it once the order's final state is stored and reported: afterwards :meth:`get`
+        returns None for it and it is no longer in :meth:`orders`.
+        """
+        key = (account, client_order_id)
+        order = self._orders.get(key)
+        if order is None or order.status in _OPEN:
+            return False
+        del self._orders[key]
+        seen = self._seen.pop(key, None)
+        req = order.request
+        retired = self._retired
+        retired[key] = (
+            req.symbol,
+            req.side._value_,
+            req.qty,
+            req.price,
+            req.order_type._value_,
+            req.tif._value_,
+            req.post_only,
+            req.ts_ns,
+            req.strategy,
+            req.tag,
+            order.status._value_,
+            order.price,
+            order.qty,
+            order.filled_qty,
+            order.leaves,
+            order.notional_filled,
+            order.venue_order_id,
+            order.reason,
+            order.created_ns,
+            order.updated_ns,
+            order.pending_cancel,
+            order.pending_replace,
+            () if seen is None else (seen,) if isinstance(seen, int) else tuple(seen),
+        )
+        if len(retired) > self._retired_limit:
+            retired.popitem(last=False)
+        self.stats.retired += 1
+        return True
 
     def open_orders(self, account: int | None = None, symbol: str | None = None) -> list[Order]:
         """Open orders (NEW, ACKNOWLEDGED, PARTIALLY_FILLED), oldest first."""
@@ -281,7 +387,7 @@ class OrderManager:
         return sum(1 for o in group.values() if o.request.symbol == symbol)
 
     def orders(self, account: int | None = None) -> list[Order]:
-        """Every order tracked (open and terminal), in registration order."""
+        """Every order tracked (open and terminal, not retired), in registration order."""
         if account is None:
             return list(self._orders.values())
         return [o for (a, _), o in self._orders.items() if a == account]
@@ -294,6 +400,10 @@ class OrderManager:
         order = self._orders.get(key)
         stats = self.stats
         if order is None:
+            if self._retired:
+                tomb = self._retired.get(key)
+                if tomb is not None:
+                    return self._on_retired(key, tomb, event)
             stats.unknown_orders += 1
             log.warning(
                 "report %s (event %d) for unknown order: account %d client order id %d",
@@ -305,9 +415,7 @@ class OrderManager:
             return None
         eid = event.event_id
         seen = self._seen.get(key)
-        if seen is None:
-            seen = self._seen[key] = set()
-        elif eid in seen:
+        if seen is not None and (seen == eid if isinstance(seen, int) else eid in seen):
             stats.duplicates += 1
             return None
         kind = event.kind
@@ -325,7 +433,7 @@ class OrderManager:
             elif status in (_ACK, _PART, _FILLED, _CANCELLED, _EXPIRED):
                 # A late acknowledgement: the order has already moved on.
                 stats.stale += 1
-                seen.add(eid)
+                self._note(key, seen, eid)
                 return None
             else:
                 return self._illegal(order, event)
@@ -339,7 +447,7 @@ class OrderManager:
                 self._close(order)
             elif status in (_CANCELLED, _EXPIRED, _FILLED):
                 stats.stale += 1
-                seen.add(event.event_id)
+                self._note(key, seen, eid)
                 return None
             else:
                 return self._illegal(order, event)
@@ -374,7 +482,10 @@ class OrderManager:
             order.pending_replace = False
         else:  # pragma: no cover - every kind is handled above
             return self._illegal(order, event)
-        seen.add(eid)
+        if seen is None:
+            self._seen[key] = eid
+        else:
+            self._note(key, seen, eid)
         order.updated_ns = event.ts_ns
         order.events.append(event)
         stats.events += 1
@@ -393,6 +504,16 @@ class OrderManager:
                 stats.listener_errors += 1
                 log.exception("order listener %r failed on event %d", ol, event.event_id)
         return order
+
+    def _note(self, key: tuple[int, int], seen: int | set[int] | None, eid: int) -> None:
+        """Record that report ``eid`` was applied to the order ``key`` (``seen``: the ids so
+        far, as ``_seen`` holds them)."""
+        if seen is None:
+            self._seen[key] = eid
+        elif isinstance(seen, int):
+            self._seen[key] = {seen, eid}
+        else:
+            seen.add(eid)
 
     def _apply_fill(self, order: Order, event: OrderEvent, status: OrderStatus) -> Fill:
         qty = event.qty
@@ -448,6 +569,27 @@ class OrderManager:
             req.strategy,
         )
 
+    def _on_retired(
+        self, key: tuple[int, int], tomb: tuple[Any, ...], event: OrderEvent
+    ) -> Order | None:
+        """A report for a retired order: a duplicate is dropped at once; anything else is
+        applied to the order brought back from its tombstone, exactly as if it had never been
+        retired. If the report changed nothing (stale, illegal) the order is retired again."""
+        if event.event_id in tomb[-1]:
+            self.stats.duplicates += 1
+            return None
+        del self._retired[key]
+        order = _rebuild(key, tomb)
+        self._orders[key] = order
+        self._seen[key] = set(tomb[-1])
+        result = self.on_event(event)
+        if result is None:
+            self.retire(key[0], key[1])
+            self.stats.retired -= 1  # the same retirement, not a new one
+        else:
+            self.stats.revived += 1
+        return result
+
     def _close(self, order: Order) -> None:
         req = order.request
         group = self._open.get(req.account)
@@ -466,3 +608,62 @@ class OrderManager:
             order.status,
         )
         return None
+
+
+def _rebuild(key: tuple[int, int], tomb: tuple[Any, ...]) -> Order:
+    """The order a tombstone describes (see ``OrderManager.retire``), with no report history."""
+    (
+        symbol,
+        side,
+        qty,
+        price,
+        order_type,
+        tif,
+        post_only,
+        ts_ns,
+        strategy,
+        tag,
+        status,
+        o_price,
+        o_qty,
+        filled,
+        leaves,
+        notional,
+        venue_id,
+        reason,
+        created,
+        updated,
+        pending_cancel,
+        pending_replace,
+        _seen,
+    ) = tomb
+    req = OrderRequest(
+        key[0],
+        key[1],
+        symbol,
+        Side(side),
+        qty,
+        price,
+        OrderType(order_type),
+        TimeInForce(tif),
+        post_only,
+        ts_ns,
+        strategy,
+        tag,
+    )
+    return Order(
+        req,
+        OrderStatus(status),
+        o_price,
+        o_qty,
+        filled,
+        leaves,
+        notional,
+        venue_id,
+        reason,
+        created,
+        updated,
+        [],
+        pending_cancel,
+        pending_replace,
+    )

@@ -118,6 +118,10 @@ class NodeSection(_Model):
     risk_check_interval_ms: int = Field(default=100, ge=1)
     config_poll_interval_ms: int = Field(default=500, ge=10)
     state_interval_ms: int = Field(default=1000, ge=10)
+    # Move what exists at start-up (modules, config, books, a loaded recording) out of the
+    # garbage collector's sight for the run (gc.freeze; undone at shutdown), so its full
+    # collections scan only what the run itself keeps.
+    gc_freeze: bool = True
 
     @field_validator("symbols")
     @classmethod

@@ -35,6 +35,15 @@ Invariants:
   (the accounts holding a symbol whose mark moved; every account when the UTC day changes and
   after a reset or a reload), which are the only moments the cached equity changes; so the
   risk engine does not re-read it in every pre-trade check (``loss_check_on_order=False``).
+* Finished orders are retired from the order manager once the store item holding their
+  final state has been put (``_commit``): memory and the garbage collector's work stay flat
+  however many orders a run sends. The order manager keeps a tombstone of each (late and
+  duplicate reports are handled as before, see :mod:`tradecore.execution.orders`), and
+  ``ctx.order`` of a retired order is a copy rebuilt from it (empty ``events``); the store has
+  every order and report.
+* With ``[node] gc_freeze`` (the default) the objects that exist when the run starts are
+  frozen (``gc.freeze``) until shutdown: a full collection then scans only what the run keeps
+  (tens of milliseconds less each on the start-up heap).
 * A strategy callback the strategy does not override (the base class's no-op ``on_quote``,
   ``on_trade``, ``on_fill``, ``on_order``) is neither queued nor called; a strategy state
   made of plain values that did not change since it was last stored is not stored again.
@@ -52,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import os
 import signal
@@ -131,11 +141,15 @@ _MARKET = OrderType.MARKET
 _IOC = TimeInForce.IOC
 _EV_REJECTED = OrderEventKind.REJECTED
 _ST_REJECTED = OrderStatus.REJECTED
+_OPEN_STATUSES = frozenset(
+    (OrderStatus.NEW, OrderStatus.ACKNOWLEDGED, OrderStatus.PARTIALLY_FILLED)
+)
 _LIQUIDITY_VALUE = {m: m.value for m in Liquidity}  # Enum.value is a descriptor (~100 ns)
 _SCALARS = frozenset((int, str, float, bool, type(None), Decimal))
 # Money arithmetic (the portfolio's rules): exact, any rounding is an error.
 _MONEY = DecimalContext(prec=60, traps=[InvalidOperation, Inexact, Overflow])
-_HOUSEKEEPING_EVERY = 256  # events between two looks at the wall clock
+_HOUSEKEEPING_EVERY = 256  # events between two looks at the wall clock (a power of two)
+_HOUSEKEEPING_MASK = _HOUSEKEEPING_EVERY - 1
 _SNAPSHOT_EVERY_NS = 200 * _MS  # metrics snapshot refresh (wall time)
 
 
@@ -161,7 +175,9 @@ class NodeContext:
 
     ``now_ns``, ``order`` and ``position``, read by a strategy on every decision, are the
     clock's, the order manager's and the portfolio's own functions bound to this account (one
-    Python call each instead of two).
+    Python call each instead of two). ``order`` of a finished order the node has already
+    stored (and so retired from the order manager) is a copy rebuilt from its tombstone: the
+    same values, an empty ``events`` history.
     """
 
     __slots__ = ("_account", "_logger", "_name", "_node", "now_ns", "order", "position")
@@ -172,7 +188,7 @@ class NodeContext:
         self._account = account
         self._logger = logging.getLogger(f"tradecore.strategy.{name}")
         self.now_ns: Callable[[], int] = node.clock.now_ns
-        self.order: Callable[[int], Order | None] = functools.partial(node.om.get, account)
+        self.order: Callable[[int], Order | None] = functools.partial(node.om.lookup, account)
         self.position: Callable[[str], int] = functools.partial(
             node.portfolio.position_qty, account
         )
@@ -386,6 +402,7 @@ class Node:
         self._watcher: threading.Thread | None = None
         self._watch_stop = threading.Event()
         self._closed = False
+        self._gc_frozen = False
         self._next_snapshot_mono = 0
         self._restored_positions = 0
         self._restored_orders = 0
@@ -455,8 +472,11 @@ class Node:
             sink=self._on_report,
             first_event_id=self._next_synthetic_id + len(self._expire_on_restore),
         )
+        # Fills come through the order manager's fill listener; order updates are queued by
+        # _on_report itself, from what ``om.on_event`` returns (the order it changed, exactly
+        # when the order manager would have called an order listener: one call less per
+        # report).
         self.om.add_fill_listener(self._on_fill)
-        self.om.add_order_listener(self._on_order)
 
         # Risk.
         limits = RiskLimits.from_config(cfg.risk, where=loaded.risk_where())
@@ -652,9 +672,22 @@ class Node:
         self._publish_snapshot()
         self._drain()
         self._commit()
+        if cfg.node.gc_freeze and not self._gc_frozen:
+            # Everything built so far lives as long as the run: out of the collector's sight,
+            # so a full collection (whose cost grows with every object it scans, ~50 ms for
+            # the start-up heap) only scans what the run creates. Undone at shutdown, so
+            # nothing stays uncollectable (a garbage cycle frozen here is collected then).
+            gc.freeze()
+            self._gc_frozen = True
+
+    def _unfreeze_gc(self) -> None:
+        if self._gc_frozen:
+            self._gc_frozen = False
+            gc.unfreeze()
 
     def _abort_start(self) -> None:
         """Undo a start that failed half way (bad port, a strategy's on_start...)."""
+        self._unfreeze_gc()
         self._watch_stop.set()
         if self._control is not None:
             self._control.stop()
@@ -733,6 +766,7 @@ class Node:
         )
 
     def _shutdown(self) -> NodeSummary:
+        self._unfreeze_gc()
         self._watch_stop.set()
         for slot in self.slots:
             self._call(slot, _ON_STOP, None)
@@ -770,22 +804,25 @@ class Node:
         limit = self._max_events
         recv_mono = self._recv_monotonic
         n = 0
-        while not self._stop_requested:
-            ev = next(it, None)
-            if ev is None:
+        if not self._stop_requested:
+            # A ``for`` loop (no call per event to pull the next one); the stop flag is read
+            # after each event, which is before pulling the next one, as a ``while`` would.
+            for ev in it:
+                self._stamp = ev.recv_ns if recv_mono else src.stamp_ns
+                handle(ev)
+                self._stamp = 0
+                if controls:
+                    self._apply_controls()
+                n += 1
+                if not n & _HOUSEKEEPING_MASK:
+                    self._housekeeping()
+                if limit and n >= limit:
+                    self._stop_reason = self._stop_reason or f"--max-events {limit} reached"
+                    break
+                if self._stop_requested:
+                    break
+            else:
                 self._stop_reason = self._stop_reason or "end of data"
-                break
-            self._stamp = ev.recv_ns if recv_mono else src.stamp_ns
-            handle(ev)
-            self._stamp = 0
-            if controls:
-                self._apply_controls()
-            n += 1
-            if n % _HOUSEKEEPING_EVERY == 0:
-                self._housekeeping()
-            if limit and n >= limit:
-                self._stop_reason = self._stop_reason or f"--max-events {limit} reached"
-                break
         self._apply_controls()
 
     async def _loop_async(self) -> None:
@@ -822,7 +859,7 @@ class Node:
                 if self._controls:
                     self._apply_controls()
                 n += 1
-                if n % _HOUSEKEEPING_EVERY == 0:
+                if not n & _HOUSEKEEPING_MASK:
                     self._housekeeping()
                 if limit and n >= limit:
                     self._stop_reason = self._stop_reason or f"--max-events {limit} reached"
@@ -870,7 +907,6 @@ class Node:
         return self._last_recv
 
     def _on_market_event(self, ev: MarketEvent) -> None:
-        self.stats.messages += 1
         self._last_recv = ev.recv_ns
         ec = self._event_clock
         if ec is not None:
@@ -884,11 +920,6 @@ class Node:
                 ec._now = ts
         t = type(ev)
         sym = ev.symbol
-        counts = self._counts_by_type.get(t)
-        if counts is None:
-            counts = self._stats_messages.setdefault(t.__name__, {})
-            self._counts_by_type[t] = counts
-        counts[sym] = counts.get(sym, 0) + 1
         if t is BookUpdate:
             self._marks_dirty.add(sym)
             self._in_broker += 1
@@ -925,8 +956,15 @@ class Node:
             log.warning("resync of %s: %s", sym, ev.reason)
             for slot in self._routes.get(sym, ()):
                 self._call(slot, _ON_RESYNC, ev)
-        # After the strategies have reacted (tick-to-trade comes first): deliveries, risk
-        # re-evaluation, timers that fell due, and one store item with everything decided.
+        # After the strategies have reacted (tick-to-trade comes first): the message counters
+        # (nothing the broker or a strategy calls reads them), deliveries, risk re-evaluation,
+        # timers that fell due, and one store item with everything decided.
+        self.stats.messages += 1
+        counts = self._counts_by_type.get(t)
+        if counts is None:
+            counts = self._stats_messages.setdefault(t.__name__, {})
+            self._counts_by_type[t] = counts
+        counts[sym] = counts.get(sym, 0) + 1
         if self._pending:
             self._drain()
         if self._risk_dirty:
@@ -1134,6 +1172,9 @@ class Node:
         order = self.om.on_event(ev)
         if order is not None:
             req = order.request
+            slot = self._slots_by_account.get(req.account)
+            if slot is not None and slot.wants_order:
+                self._pending.append((slot, _ON_ORDER, order))
             self._dirty_orders[(req.account, req.client_order_id)] = order
             if ev.kind is _EV_REJECTED and order.status is _ST_REJECTED:
                 self.stats.bump(self.stats.rejects, ("broker", ev.reason or "UNKNOWN"))
@@ -1163,11 +1204,6 @@ class Node:
             if slot.wants_fill:
                 self._pending.append((slot, _ON_FILL, fill))
 
-    def _on_order(self, order: Order, ev: OrderEvent) -> None:
-        slot = self._slots_by_account.get(order.request.account)
-        if slot is not None and slot.wants_order:
-            self._pending.append((slot, _ON_ORDER, order))
-
     def _commit(self) -> None:
         """Put everything decided since the last commit point as one atomic store item.
 
@@ -1180,8 +1216,13 @@ class Node:
         ops = self._batch
         self._batch = []
         run = self.run_id
-        for order in self._dirty_orders.values():
+        retire = self.om.retire
+        for (acc, coid), order in self._dirty_orders.items():
             ops.append(order_op(order, run))
+            if order.status not in _OPEN_STATUSES:
+                # Stored in its final state (this item) and reported (the strategies got
+                # their callbacks, or hold the object): the order manager keeps a tombstone.
+                retire(acc, coid)
         self._dirty_orders.clear()
         dirty = self._dirty_positions
         if dirty:
@@ -1285,11 +1326,17 @@ class Node:
         moved = self._marks_moved
         accounts: set[int] = set()
         if moved:
+            # Only a position that is not flat changes value with its mark. A flat one has been
+            # flat since the account's equity was last computed (every fill recomputes it), so
+            # that figure is still exact and the account is left alone.
             holders = self._holders
+            position = self.portfolio.position_qty
             for sym in moved:
                 accs = holders.get(sym)
                 if accs:
-                    accounts |= accs
+                    for acc in accs:
+                        if position(acc, sym):
+                            accounts.add(acc)
             self._marks_moved = set()
         self._evaluate_risk(accounts)
 

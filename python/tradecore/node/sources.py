@@ -59,6 +59,8 @@ __all__ = [
 
 log = logging.getLogger("tradecore.node.sources")
 
+_NEVER = 1 << 64  # later than any timestamp (ns since the epoch fit in 63 bits)
+
 #: Where the embedded recordings live (``binance-<date>.jsonl.gz``).
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -246,9 +248,13 @@ class RecordedNodeSource:
                 side.append((t, 0, "", ""))
             heapq.heapify(side)
             on_message = core.on_message
+            # Time of the next snapshot or disconnect (one comparison per message).
+            next_side = side[0][0] if side else _NEVER
             for t, text in rec.messages:
-                while side and side[0][0] <= t:
-                    yield from self._side(core, heapq.heappop(side), wanted)
+                if t >= next_side:
+                    while side and side[0][0] <= t:
+                        yield from self._side(core, heapq.heappop(side), wanted)
+                    next_side = side[0][0] if side else _NEVER
                 if speed > 0:
                     if not start_mono:
                         start_mono, start_t = mono(), t

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, cast
 
 from tradecore.enums import Side, TimeInForce
 from tradecore.errors import ConfigError
-from tradecore.execution.types import Fill, Order
+from tradecore.execution.types import Fill, Order, OrderStatus
 from tradecore.marketdata.events import BookUpdate, Quote, Resync, TradeTick
 from tradecore.strategy.context import Context
 from tradecore.strategy.params import ParamReader
@@ -37,6 +37,8 @@ __all__ = ["Strategy", "TargetStrategy"]
 _BUY = Side.BUY
 _SELL = Side.SELL
 _IOC = TimeInForce.IOC
+# ``Order.is_open`` is two property calls; the status set is read directly on the hot path.
+_OPEN = frozenset((OrderStatus.NEW, OrderStatus.ACKNOWLEDGED, OrderStatus.PARTIALLY_FILLED))
 
 
 class _Detached:
@@ -174,7 +176,7 @@ class TargetStrategy(Strategy):
         maker = self.mode == "maker"
         if self.working is not None:
             order = ctx.order(self.working)
-            if order is not None and order.is_open:
+            if order is not None and order.status in _OPEN:
                 if maker:
                     self._manage_maker(order, target, bid, ask)
                 return  # a taker IOC is in flight: wait for its outcome
@@ -203,8 +205,8 @@ class TargetStrategy(Strategy):
             order = ctx.submit_limit(symbol, side, qty, price, post_only=True, tag=self.kind)
         else:
             order = ctx.submit_limit(symbol, side, qty, price, tif=_IOC, tag=self.kind)
-        if order.is_open:
-            self.working = order.client_order_id
+        if order.status in _OPEN:
+            self.working = order.request.client_order_id
 
     def _manage_maker(self, order: Order, target: int, bid: int, ask: int) -> None:
         if order.pending_cancel or order.pending_replace:
