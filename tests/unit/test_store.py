@@ -27,6 +27,7 @@ from tradecore.execution.types import (
 from tradecore.store import (
     AccountRow,
     PositionRow,
+    RiskBaselineRow,
     RiskEventRow,
     Store,
     StoreError,
@@ -36,6 +37,7 @@ from tradecore.store import (
     order_event_op,
     order_op,
     position_op,
+    risk_baseline_op,
     risk_event_op,
     strategy_state_op,
 )
@@ -114,6 +116,9 @@ def test_round_trip_of_every_table(tmp_path: Path) -> None:
     store.put(risk_event_op(RiskEventRow(7, "REJECT", "MAX_POSITION", 3, "imb", "NKNUSDT"), run))
     store.put(strategy_state_op("imb", {"ewma": Decimal("0.125"), "n": 3}, 42))
     store.put(cursor_op("recorded:x", 1234, 42))
+    base = RiskBaselineRow(3, 20_414, Decimal("1000.125"), Decimal("1012.5"), 43)
+    store.put(risk_baseline_op(RiskBaselineRow(3, 20_413, Decimal(1), Decimal(2), 42)))
+    store.put(risk_baseline_op(base))  # an upsert: the newer row replaces the older
     assert store.close(timeout=2.0)
 
     again = Store(tmp_path / "node.sqlite")
@@ -135,6 +140,7 @@ def test_round_trip_of_every_table(tmp_path: Path) -> None:
     assert again.strategy_state("other") is None
     assert again.cursor("recorded:x") == 1234
     assert again.cursor("nothing") == 0
+    assert again.risk_baselines() == [base]
     assert again.max_client_order_ids() == {3: 1}
     (r,) = again.runs()
     assert r["run_id"] == run and r["ended_ns"] is not None

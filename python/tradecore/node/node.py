@@ -109,12 +109,13 @@ from tradecore.node.control import ControlError, ControlServer
 from tradecore.node.metrics import NodeCollector, NodeStats, PnlRow, StatsSnapshot
 from tradecore.node.sources import NodeSource, open_source
 from tradecore.node.summary import AccountSummary, NodeSummary
-from tradecore.risk import RiskEngine, RiskEvent, RiskEventKind, RiskLimits
+from tradecore.risk import LossBaseline, RiskEngine, RiskEvent, RiskEventKind, RiskLimits
 from tradecore.risk.engine import DAY_NS
 from tradecore.store import (
     AccountRow,
     Op,
     PositionRow,
+    RiskBaselineRow,
     RiskEventRow,
     Store,
     StoreError,
@@ -124,6 +125,7 @@ from tradecore.store import (
     order_event_op,
     order_op,
     position_op,
+    risk_baseline_op,
     risk_event_op,
     strategy_state_op,
 )
@@ -387,6 +389,7 @@ class Node:
         self._equity: dict[int, Decimal] = {}
         self._risk_day = -1  # UTC day of the last evaluation of every account
         self._risk_full = True  # evaluate every account next time (start, reset, reload)
+        self._baseline_version = -1  # risk.baseline_version last stored
         self._marks_dirty: set[str] = set()  # symbols whose book changed since the last mark
         self._marks_moved: set[str] = set()  # symbols whose mark moved since the risk timer
         self._held: dict[int, set[str]] = {}  # symbols each account has had a position in
@@ -743,6 +746,16 @@ class Node:
             state = store.strategy_state(slot.strategy.name)
             if isinstance(state, dict):
                 slot.strategy.restore(state)
+        # The loss limits keep measuring from where they were: the day's starting equity (if
+        # the clock is still in that day) and the peak.
+        # Risk evaluates them at the first message (and at any order check before that).
+        baselines = {
+            r.account: LossBaseline(r.day, r.day_start_equity, r.peak_equity)
+            for r in store.risk_baselines()
+        }
+        self.risk.restore_baselines(baselines)
+        self._baseline_version = self.risk.baseline_version
+        self._risk_dirty |= set(baselines)
 
     def _expire(self, order: Order, reason: str) -> None:
         """Close an order the broker cannot have kept (in flight when the process died)."""
@@ -1286,12 +1299,24 @@ class Node:
         # (a re-armed switch trips again on a loss that is still there).
         now = self.clock.now_ns()
         day = now // DAY_NS
+        risk = self.risk
         if day != self._risk_day or self._risk_full:
             self._risk_day = day
             self._risk_full = False
-            self.risk.evaluate(now)
+            risk.evaluate(now)
         elif todo:
-            self.risk.evaluate(now, todo)
+            risk.evaluate(now, todo)
+        if risk.baseline_version != self._baseline_version:
+            # A new day or a new peak: store the baselines, so a restart keeps the day's loss.
+            self._baseline_version = risk.baseline_version
+            self.store.put(
+                *[
+                    risk_baseline_op(
+                        RiskBaselineRow(a, b.day, b.day_start_equity, b.peak_equity, now)
+                    )
+                    for a, b in risk.baselines().items()
+                ]
+            )
 
     def _account_equity(self, account: int) -> Decimal:
         return self.portfolio.equity(account)

@@ -6,6 +6,7 @@
 """
 
 from tradecore.risk.engine import (
+    LossBaseline,
     RiskEngine,
     RiskEvent,
     RiskEventKind,
@@ -17,6 +18,7 @@ from tradecore.risk.limits import AccountLimits, RateLimit, RejectBurst, RiskLim
 
 __all__ = [
     "AccountLimits",
+    "LossBaseline",
     "RateLimit",
     "RejectBurst",
     "RiskEngine",

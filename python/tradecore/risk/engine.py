@@ -33,16 +33,16 @@ Checks, in this order; the first failing one is the order's reason and its count
 
 Kill switch: trips on ``max_daily_loss`` (equity at the first evaluation of the UTC day minus
 equity now ``>= limit``) and ``max_drawdown`` (peak equity since start minus equity ``>=
-limit``), both for the account, evaluated at every check of that account (unless
+limit``; a node stores both baselines and restores them on restart: :class:`LossBaseline`),
+both for the account, evaluated at every check of that account (unless
 ``loss_check_on_order=False``, as the node runs it) and on :meth:`RiskEngine.evaluate` (all
 accounts, or the ones named); an evaluation whose inputs (UTC day, equity, limits, resets)
 are those of the account's last one is skipped, since it cannot change anything; on a burst
-of rejects
-(``count`` rejects, risk's own or reported by :meth:`RiskEngine.record_reject`, within
-``window``) for the account; by command
-(:meth:`RiskEngine.kill`, global or one account); from config (``kill_switch = true``,
-global). Tripping calls ``cancel_all(account or None)`` once and emits a :class:`RiskEvent`;
-only :meth:`RiskEngine.reset` re-arms it. Cancels are never checked.
+of rejects (``count`` rejects, risk's own or reported by :meth:`RiskEngine.record_reject`,
+within ``window``) for the account; by command (:meth:`RiskEngine.kill`, global or one
+account); from config (``kill_switch = true``, global). Tripping calls
+``cancel_all(account or None)`` once and emits a :class:`RiskEvent`; only
+:meth:`RiskEngine.reset` re-arms it. Cancels are never checked.
 
 Money is exact: every limit is compiled once (at construction and on :meth:`update_limits`)
 into integers in the units the check multiplies (tick-lots, or a common power of ten for
@@ -78,6 +78,7 @@ from tradecore.instrument import Instrument
 from tradecore.risk.limits import AccountLimits, RiskLimits, SymbolLimits
 
 __all__ = [
+    "LossBaseline",
     "RiskEngine",
     "RiskEvent",
     "RiskEventKind",
@@ -91,6 +92,18 @@ _SECOND_NS = 1_000_000_000
 # Module constants: in CPython 3.11 reading an enum member off its class costs ~150 ns.
 _BUY = Side.BUY
 _MARKET = OrderType.MARKET
+
+
+@dataclass(frozen=True, slots=True)
+class LossBaseline:
+    """What an account's loss limits measure from: ``day`` (UTC days since the epoch, node
+    time) and the equity at that day's first evaluation (``max_daily_loss``), and the peak
+    equity seen (``max_drawdown``). :meth:`RiskEngine.baselines` gives them so a node can
+    store them, :meth:`RiskEngine.restore_baselines` puts them back after a restart."""
+
+    day: int
+    day_start_equity: Decimal
+    peak_equity: Decimal
 
 
 class RiskReason(enum.StrEnum):
@@ -333,6 +346,13 @@ class RiskEngine:
         self.checks = 0
         self.passed = 0
         self._resets = 0  # reset() calls: a re-armed switch may trip again on the same equity
+        # Bumped whenever a loss baseline moves (a new day, a new peak, a restore): a caller
+        # that stores baselines compares it with the value it last stored.
+        self.baseline_version = 0
+        # Accounts whose restored baselines were not evaluated yet: their next check evaluates
+        # the loss limits first, whatever loss_check_on_order says, so no order passes on a
+        # loss that was already beyond a limit before the restart.
+        self._unevaluated: set[int] = set()
         if limits.kill_switch:
             self._trip(None, TripCause.CONFIG, "kill_switch = true in the config", now_ns)
 
@@ -459,11 +479,17 @@ class RiskEngine:
         st.last_equity = equity
         st.last_rules = rules
         st.last_resets = self._resets
-        if st.day != day:
+        if self._unevaluated:
+            self._unevaluated.discard(account)
+        # A new baseline only when the day moves forward: a clock that has not started yet
+        # (an event clock reads 0 before its first event) must not replace a restored day's.
+        if st.day is None or day > st.day:
             st.day = day
             st.day_start_equity = equity
+            self.baseline_version += 1
         if st.peak_equity is None or equity > st.peak_equity:
             st.peak_equity = equity
+            self.baseline_version += 1
         lim = rules.limits
         if lim.max_daily_loss is not None:
             loss = st.day_start_equity - equity
@@ -483,6 +509,35 @@ class RiskEngine:
                     f"drawdown {dd} from peak {st.peak_equity} >= max_drawdown {lim.max_drawdown}",
                     now_ns,
                 )
+
+    def baselines(self) -> dict[int, LossBaseline]:
+        """Every account's loss baselines, for accounts evaluated at least once."""
+        out: dict[int, LossBaseline] = {}
+        for account, st in self._accounts.items():
+            if st.day is not None and st.peak_equity is not None:
+                out[account] = LossBaseline(st.day, st.day_start_equity, st.peak_equity)
+        return out
+
+    def restore_baselines(self, baselines: Mapping[int, LossBaseline]) -> None:
+        """Put stored baselines back (after a restart, before the first evaluation).
+
+        The stored day's starting equity counts only while the node's clock is still in that
+        UTC day (the first evaluation of a later day starts a new baseline, as always); the
+        peak carries over, so a drawdown spans restarts. The next evaluation of each restored
+        account runs in full, and until one has run, a check of that account's orders runs the
+        loss limits first (whatever ``loss_check_on_order`` says): a loss already beyond a
+        limit trips before any order passes.
+        """
+        for account, b in baselines.items():
+            if not isinstance(b, LossBaseline):
+                raise TypeError(f"baseline of account {account} must be a LossBaseline")
+            st = self._account_state(account)
+            st.day = b.day
+            st.day_start_equity = b.day_start_equity
+            st.peak_equity = b.peak_equity
+            st.last_equity = None  # forces the next evaluation
+            self._unevaluated.add(account)
+        self.baseline_version += 1
 
     def evaluate(self, now_ns: int, accounts: Iterable[int] | None = None) -> None:
         """Evaluate the loss limits of every known account (after fills, and periodically).
@@ -547,6 +602,7 @@ class RiskEngine:
             or qty <= 0
             or (not market and price <= 0)
             or (rules.check_losses and self.loss_check_on_order)
+            or self._unevaluated
             or self._global_trip is not None
             or (self._account_trips and account in self._account_trips)
             or (sym.max_qty is not None and qty > sym.max_qty)
@@ -720,7 +776,10 @@ class RiskEngine:
                 f"qty {qty!r}, price {price!r}",
             )
         rules = compiled.accounts.get(account) or compiled.account(account)
-        if rules.check_losses and self.loss_check_on_order:
+        if rules.check_losses and (
+            self.loss_check_on_order or (self._unevaluated and account in self._unevaluated)
+        ):
+            self._unevaluated.discard(account)
             self._check_losses(account, rules, now_ns)
         state = self._state
         buy = side is _BUY

@@ -9,6 +9,7 @@ from tradecore.store.sqlite import (
     AccountRow,
     Op,
     PositionRow,
+    RiskBaselineRow,
     RiskEventRow,
     Store,
     StoreError,
@@ -19,6 +20,7 @@ from tradecore.store.sqlite import (
     order_event_op,
     order_op,
     position_op,
+    risk_baseline_op,
     risk_event_op,
     strategy_state_op,
 )
@@ -28,6 +30,7 @@ __all__ = [
     "AccountRow",
     "Op",
     "PositionRow",
+    "RiskBaselineRow",
     "RiskEventRow",
     "Store",
     "StoreError",
@@ -38,6 +41,7 @@ __all__ = [
     "order_event_op",
     "order_op",
     "position_op",
+    "risk_baseline_op",
     "risk_event_op",
     "strategy_state_op",
 ]

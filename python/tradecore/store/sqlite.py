@@ -65,6 +65,7 @@ __all__ = [
     "AccountRow",
     "Op",
     "PositionRow",
+    "RiskBaselineRow",
     "RiskEventRow",
     "Store",
     "StoreError",
@@ -84,6 +85,7 @@ OP_RISK_EVENT: Final = 4
 OP_STRATEGY_STATE: Final = 5
 OP_CURSOR: Final = 6
 OP_ACCOUNT: Final = 7
+OP_RISK_BASELINE: Final = 8
 
 Op = tuple[int, tuple[Any, ...]]
 """One write: ``(op code, row)``; rows are tuples in the column order of the statement."""
@@ -191,6 +193,13 @@ CREATE TABLE IF NOT EXISTS risk_events (
     symbol TEXT NOT NULL,
     detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS risk_baselines (
+    account INTEGER PRIMARY KEY,
+    day INTEGER NOT NULL,
+    day_start_equity TEXT NOT NULL,
+    peak_equity TEXT NOT NULL,
+    ts_ns INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS strategy_state (
     strategy TEXT PRIMARY KEY,
     state TEXT NOT NULL,
@@ -229,6 +238,10 @@ _STATEMENTS: Final[dict[int, str]] = {
     OP_RISK_EVENT: (
         "INSERT INTO risk_events (run_id, ts_ns, kind, reason, account, strategy, symbol, detail)"
         " VALUES (?,?,?,?,?,?,?,?)"
+    ),
+    OP_RISK_BASELINE: (
+        "INSERT OR REPLACE INTO risk_baselines (account, day, day_start_equity, peak_equity,"
+        " ts_ns) VALUES (?,?,?,?,?)"
     ),
     OP_STRATEGY_STATE: (
         "INSERT OR REPLACE INTO strategy_state (strategy, state, ts_ns) VALUES (?,?,?)"
@@ -292,6 +305,19 @@ class RiskEventRow:
     strategy: str = ""
     symbol: str = ""
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskBaselineRow:
+    """What the loss limits measure from, per account: the UTC day (days since the epoch) and
+    the equity at its first evaluation (``max_daily_loss``), and the peak equity so far
+    (``max_drawdown``). Stored so a restart on the same day keeps the day's loss."""
+
+    account: int
+    day: int
+    day_start_equity: Decimal
+    peak_equity: Decimal
+    ts_ns: int
 
 
 # Built on the trading thread for every fill (positions, cash) and risk decision.
@@ -427,6 +453,14 @@ def risk_event_op(ev: RiskEventRow, run_id: int) -> Op:
     return (
         OP_RISK_EVENT,
         (run_id, ev.ts_ns, ev.kind, ev.reason, ev.account, ev.strategy, ev.symbol, ev.detail),
+    )
+
+
+def risk_baseline_op(row: RiskBaselineRow) -> Op:
+    """The upsert of one account's loss baselines (Decimal as text: exact)."""
+    return (
+        OP_RISK_BASELINE,
+        (row.account, row.day, str(row.day_start_equity), str(row.peak_equity), row.ts_ns),
     )
 
 
@@ -740,6 +774,24 @@ class Store:
                 " ORDER BY seq"
             ).fetchall()
         return [RiskEventRow(*tuple(r)) for r in rows]
+
+    def risk_baselines(self) -> list[RiskBaselineRow]:
+        """Every account's stored loss baselines, ordered by account."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT account, day, day_start_equity, peak_equity, ts_ns FROM risk_baselines"
+                " ORDER BY account"
+            ).fetchall()
+        return [
+            RiskBaselineRow(
+                r["account"],
+                r["day"],
+                Decimal(r["day_start_equity"]),
+                Decimal(r["peak_equity"]),
+                r["ts_ns"],
+            )
+            for r in rows
+        ]
 
     def strategy_state(self, strategy: str) -> Any:
         """The last stored state of ``strategy`` (decoded JSON), or None."""
