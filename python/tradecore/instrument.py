@@ -75,6 +75,7 @@ class Instrument:
         "_lot",
         "_lot_digits",
         "_lot_ratio",
+        "_quote",
         "_symbol",
         "_tick",
         "_tick_digits",
@@ -82,12 +83,19 @@ class Instrument:
     )
 
     def __init__(
-        self, symbol: str, tick_size: DecimalLike = "0.01", lot_size: DecimalLike = "0.001"
+        self,
+        symbol: str,
+        tick_size: DecimalLike = "0.01",
+        lot_size: DecimalLike = "0.001",
+        *,
+        quote_asset: str = "",
     ) -> None:
         if not isinstance(symbol, str):
             raise TypeError(f"symbol must be a str, got {type(symbol).__name__}")
         if not symbol:
             raise ValueError("symbol must not be empty")
+        if not isinstance(quote_asset, str):
+            raise TypeError(f"quote_asset must be a str, got {type(quote_asset).__name__}")
         tick = _to_decimal("tick_size", tick_size)
         lot = _to_decimal("lot_size", lot_size)
         if tick <= 0:
@@ -95,6 +103,7 @@ class Instrument:
         if lot <= 0:
             raise ValueError(f"lot_size must be positive, got {lot}")
         self._symbol = symbol
+        self._quote = quote_asset
         self._tick = tick
         self._lot = lot
         self._tick_ratio = tick.as_integer_ratio()
@@ -106,6 +115,12 @@ class Instrument:
     def symbol(self) -> str:
         """The instrument's symbol."""
         return self._symbol
+
+    @property
+    def quote_asset(self) -> str:
+        """The currency prices are quoted in (``"USDT"`` for BTCUSDT), ``""`` when unknown.
+        Money figures of this instrument (notional, P&L, fees) are in this currency."""
+        return self._quote
 
     @property
     def tick_size(self) -> Decimal:
@@ -159,15 +174,21 @@ class Instrument:
         return self._value(_int_arg("lots", lots), self._lot_digits)
 
     def __repr__(self) -> str:
+        quote = f", quote_asset={self._quote!r}" if self._quote else ""
         return (
             f"Instrument({self._symbol!r}, tick_size={str(self._tick)!r}, "
-            f"lot_size={str(self._lot)!r})"
+            f"lot_size={str(self._lot)!r}{quote})"
         )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Instrument):
             return NotImplemented
-        return (self._symbol, self._tick, self._lot) == (other._symbol, other._tick, other._lot)
+        return (self._symbol, self._tick, self._lot, self._quote) == (
+            other._symbol,
+            other._tick,
+            other._lot,
+            other._quote,
+        )
 
     def __hash__(self) -> int:
         return hash((self._symbol, self._tick, self._lot))

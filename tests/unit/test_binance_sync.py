@@ -249,8 +249,12 @@ def test_exchange_info_from_the_real_recording() -> None:
     line = (DATA / "2021-08-14" / "BINANCE.0").read_text().split("\n", 1)[0]
     body = line.split(": ", 1)[1]
     inst = instruments_from_exchange_info(body, ["ftmusdt", "XMRBTC"])
-    assert inst["FTMUSDT"] == Instrument("FTMUSDT", "0.00001000", "0.10000000")
-    assert inst["XMRBTC"] == Instrument("XMRBTC", "0.00000100", "0.00100000")
+    assert inst["FTMUSDT"] == Instrument(
+        "FTMUSDT", "0.00001000", "0.10000000", quote_asset="USDT"
+    )
+    assert inst["XMRBTC"] == Instrument("XMRBTC", "0.00000100", "0.00100000", quote_asset="BTC")
+    # The quote currency is part of an instrument's identity.
+    assert inst["XMRBTC"] != Instrument("XMRBTC", "0.00000100", "0.00100000")
     everything = instruments_from_exchange_info(body)
     assert len(everything) > 1000 and "ETHBTC" in everything
     with pytest.raises(UnknownSymbolError, match="exchangeInfo has no symbol NOSUCH"):
@@ -261,6 +265,12 @@ def test_exchange_info_from_the_real_recording() -> None:
         instruments_from_exchange_info(
             {"symbols": [{"symbol": "AB", "filters": [
                 {"filterType": "PRICE_FILTER", "tickSize": "0.01"}]}]}, ["AB"]
+        )  # fmt: skip
+    with pytest.raises(FeedFormatError, match="exchangeInfo AB: quoteAsset must be a string"):
+        instruments_from_exchange_info(
+            {"symbols": [{"symbol": "AB", "quoteAsset": 7, "filters": [
+                {"filterType": "PRICE_FILTER", "tickSize": "0.01"},
+                {"filterType": "LOT_SIZE", "stepSize": "1"}]}]}, ["AB"]
         )  # fmt: skip
 
 

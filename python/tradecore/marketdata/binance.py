@@ -151,7 +151,8 @@ def _lots(inst: PriceGrid, value: str, what: str, where: str) -> int:
 def instruments_from_exchange_info(
     info: Mapping[str, Any] | str | bytes, symbols: Iterable[str] | None = None
 ) -> dict[str, Instrument]:
-    """One :class:`Instrument` per symbol of a ``GET /api/v3/exchangeInfo`` response.
+    """One :class:`Instrument` per symbol of a ``GET /api/v3/exchangeInfo`` response (tick and
+    lot size from PRICE_FILTER / LOT_SIZE, ``quote_asset`` from ``quoteAsset``).
 
     With ``symbols``, only those (any case) and each must be present
     (:class:`UnknownSymbolError` otherwise); without, every symbol whose filters give a positive
@@ -180,8 +181,11 @@ def instruments_from_exchange_info(
             if wanted is None:
                 continue
             raise FeedFormatError(f"{where}: no {missing} filter")
+        quote = entry.get("quoteAsset", "")
+        if not isinstance(quote, str):
+            raise FeedFormatError(f"{where}: quoteAsset must be a string, got {quote!r}")
         try:
-            out[name] = Instrument(name, tick_size=tick, lot_size=step)
+            out[name] = Instrument(name, tick_size=tick, lot_size=step, quote_asset=quote)
         except ValueError as e:
             if wanted is None:
                 continue

@@ -8,7 +8,12 @@ the store and the metrics record).
 
 Checks, in this order; the first failing one is the order's reason and its counter goes up:
 
-1. ``UNKNOWN_SYMBOL`` (no instrument), ``INVALID_ORDER`` (qty <= 0, LIMIT price <= 0).
+1. ``UNKNOWN_SYMBOL`` (no instrument), ``INVALID_ORDER`` (qty <= 0, LIMIT price <= 0);
+   ``CURRENCY_MISMATCH``: an account keeps its money in one currency, the quote currency of
+   its first order that passed (or, first seen after a restart, of the positions it holds), so
+   equity, loss limits and gross exposure never add two currencies; an order in a symbol
+   quoted in another currency passes only if it reduces a position held in that symbol.
+   Instruments whose quote currency is unknown (``quote_asset == ""``) are not subject to it.
 2. Loss limits of the account (may trip the kill switch, see below).
 3. ``KILL_SWITCH``: while tripped (globally or for the account) only *reducing* orders pass:
    with ``pos`` the position and ``open`` the leaves of the account's open orders on the
@@ -110,6 +115,7 @@ class RiskReason(enum.StrEnum):
     """Why a pre-trade check refused an order."""
 
     UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
     INVALID_ORDER = "INVALID_ORDER"
     KILL_SWITCH = "KILL_SWITCH"
     MAX_ORDER_QTY = "MAX_ORDER_QTY"
@@ -197,6 +203,7 @@ class _SymbolRules:
     band_den: int
     has_band: bool
     exposure_k: int  # |pos| * mid2 * exposure_k = 2 * value / 10**exp_e (integer)
+    quote: str  # the instrument's quote currency ("" when unknown: no currency rule)
 
 
 @dataclass(slots=True)
@@ -265,6 +272,7 @@ class _Compiled:
             band_den=band_den,
             has_band=lim.price_band_bps is not None,
             exposure_k=mantissa * 10 ** (int(exp) - self.exp_e),
+            quote=inst.quote_asset,
         )
 
     def account(self, account: int) -> _AccountRules:
@@ -353,6 +361,9 @@ class RiskEngine:
         # the loss limits first, whatever loss_check_on_order says, so no order passes on a
         # loss that was already beyond a limit before the restart.
         self._unevaluated: set[int] = set()
+        # Each account's money is in one currency: the quote currency of the first order that
+        # passed (or of the positions it holds when first seen after a restart).
+        self._account_quote: dict[int, str] = {}
         if limits.kill_switch:
             self._trip(None, TripCause.CONFIG, "kill_switch = true in the config", now_ns)
 
@@ -603,6 +614,7 @@ class RiskEngine:
             or (not market and price <= 0)
             or (rules.check_losses and self.loss_check_on_order)
             or self._unevaluated
+            or (sym.quote and self._account_quote.get(account) != sym.quote)
             or self._global_trip is not None
             or (self._account_trips and account in self._account_trips)
             or (sym.max_qty is not None and qty > sym.max_qty)
@@ -776,6 +788,25 @@ class RiskEngine:
                 f"qty {qty!r}, price {price!r}",
             )
         rules = compiled.accounts.get(account) or compiled.account(account)
+        quote = sym.quote
+        if quote:
+            have = self._account_quote.get(account)
+            if have is None:
+                have = self._held_quote(account)
+            if have is not None and have != quote:
+                # Only an order that reduces a position already held in this symbol passes.
+                pos = self._state.position(account, symbol)
+                if not ((pos < 0 and qty <= -pos) if side is _BUY else (pos > 0 and qty <= pos)):
+                    return self._reject(
+                        RiskReason.CURRENCY_MISMATCH,
+                        account,
+                        rules,
+                        symbol,
+                        coid,
+                        now_ns,
+                        f"account {account} keeps its money in {have}; {symbol} is quoted in "
+                        f"{quote}",
+                    )
         if rules.check_losses and (
             self.loss_check_on_order or (self._unevaluated and account in self._unevaluated)
         ):
@@ -924,8 +955,25 @@ class RiskEngine:
                     f"token bucket empty ({lim.rate_limit})",
                 )
             st.tokens = tokens - rules.rate_cost
+        if quote and account not in self._account_quote:
+            self._account_quote[account] = quote
         self.passed += 1
         return None
+
+    def _held_quote(self, account: int) -> str | None:
+        """The one quote currency of the account's open positions (None if it holds none, or
+        positions in several currencies, which this engine does not create)."""
+        symbols = self._compiled.symbols
+        quotes = {
+            r.quote
+            for s, q in self._state.positions(account).items()
+            if q and (r := symbols.get(s)) is not None and r.quote
+        }
+        if len(quotes) != 1:
+            return None
+        (only,) = quotes
+        self._account_quote[account] = only
+        return only
 
     def _exposure(
         self,
