@@ -249,9 +249,7 @@ def test_exchange_info_from_the_real_recording() -> None:
     line = (DATA / "2021-08-14" / "BINANCE.0").read_text().split("\n", 1)[0]
     body = line.split(": ", 1)[1]
     inst = instruments_from_exchange_info(body, ["ftmusdt", "XMRBTC"])
-    assert inst["FTMUSDT"] == Instrument(
-        "FTMUSDT", "0.00001000", "0.10000000", quote_asset="USDT"
-    )
+    assert inst["FTMUSDT"] == Instrument("FTMUSDT", "0.00001000", "0.10000000", quote_asset="USDT")
     assert inst["XMRBTC"] == Instrument("XMRBTC", "0.00000100", "0.00100000", quote_asset="BTC")
     # The quote currency is part of an instrument's identity.
     assert inst["XMRBTC"] != Instrument("XMRBTC", "0.00000100", "0.00100000")
