@@ -172,6 +172,8 @@ def test_cached_equity_stays_exact_on_the_risk_timer(tmp_path: Path) -> None:
         node._mark_all()
         for acc, cached in node._equity.items():
             assert cached == node.portfolio.equity(acc), (acc, deadline)
+            # Digit for digit the general Decimal sum too (the integer fast path's reference).
+            assert cached.as_tuple() == node.portfolio._equity_general(acc).as_tuple()
             checked.append(acc)
             if all(node.portfolio.position_qty(acc, s) == 0 for s in node._held.get(acc, ())):
                 flat_skipped.append(acc)

@@ -315,3 +315,120 @@ def test_closing_on_integers_matches_the_fraction_model_from_any_restored_positi
         pos = pf._pos[1][SYM]
         for value in (pos.cost, pos.realized):
             assert type(value) is int or (type(value) is Fraction and value.denominator != 1)
+
+
+# ---------------------------------------------------------------- fast paths vs general paths
+
+ODD_UNITS = [
+    Instrument("AAA", tick_size="0.01", lot_size="0.001"),  # unit 1E-5
+    Instrument("BBB", tick_size="0.5", lot_size="3"),  # unit 1.5
+    Instrument("CCC", tick_size="0.00000001", lot_size="100"),  # unit 0.000001 (1.00E-6)
+    Instrument("DDD", tick_size="1E+1", lot_size="1E+3"),  # unit 1E+4 (exponent > 0)
+]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_equity_fast_path_is_the_general_sum_digit_for_digit(seed: int) -> None:
+    # Portfolio.equity values an account with one book-marked position in two Decimal
+    # operations; the reference is _equity_general (the exact Decimal sums of the views, any
+    # mark). Same value and the same exponent (as_tuple), on random fills and fees of any
+    # scale, odd mids (half ticks), explicit marks, unmarked and flat positions, units with
+    # exponents below and above 0, cash with positive and negative exponents; accounts 1-4
+    # trade every symbol, accounts 5-8 one symbol each (the fast path's case).
+    import random
+
+    rng = random.Random(seed)
+    syms = [i.symbol for i in ODD_UNITS]
+    cash = {1: Decimal("1000"), 2: Decimal("0"), 3: Decimal("1E+3"), 4: Decimal("-7.125")}
+    cash.update({5: Decimal("1E+2"), 6: Decimal("0.000"), 7: Decimal("-3"), 8: Decimal("5E+1")})
+    own = {5 + i: s for i, s in enumerate(syms)}
+    pf = Portfolio(ODD_UNITS, cash)
+    fast_hits = 0
+    for n in range(1, 500):
+        acc = rng.choice(list(cash))
+        sym = own.get(acc) or rng.choice(syms)
+        side = rng.choice((Side.BUY, Side.SELL))
+        # Account 8 (unit 1E+4) keeps a cash exponent > 0: fees in tens to thousands.
+        fee = Decimal(rng.randint(-50, 500)).scaleb(
+            rng.randint(1, 3) if acc == 8 else rng.randint(-12, 3)
+        )
+        price, qty = rng.randint(1, 10**6), rng.randint(1, 9)
+        f = Fill(acc, sym, n, side, price, qty, Liquidity.TAKER, fee, n, n)
+        pf.on_fill(f)
+        roll = rng.random()
+        if roll < 0.5:
+            bid = rng.randint(1, 10**6)
+            pf.mark(sym, bid, bid + rng.randint(0, 3))  # odd and even mids
+        elif roll < 0.53:
+            pf.mark_price(sym, Fraction(rng.randint(1, 10**6), rng.choice((1, 2, 3, 8))))
+        for a in cash:
+            fast = pf.equity(a)
+            ref = pf._equity_general(a)
+            assert fast.as_tuple() == ref.as_tuple(), (a, fast, ref)
+            if a in own and own[a] != "DDD" and pf.mark2_of(own[a]) is not None:
+                fast_hits += 1
+    assert fast_hits > 600  # the fast path ran, not only the general one
+    # Accounts without positions, and an account not seen at all.
+    pf2 = Portfolio(ODD_UNITS, {1: Decimal("12.50")})
+    pf2.open_account(1)
+    assert pf2.equity(1).as_tuple() == pf2._equity_general(1).as_tuple()
+    assert pf2.equity(9).as_tuple() == pf2._equity_general(9).as_tuple()
+
+
+def test_equity_fast_path_zero_and_flat_marked_positions() -> None:
+    pf = Portfolio([ODD_UNITS[0]], {1: Decimal("0.00")})
+    pf.on_fill(Fill(1, "AAA", 1, Side.BUY, 100, 2, Liquidity.TAKER, Decimal(0), 1, 1))
+    pf.on_fill(Fill(1, "AAA", 2, Side.SELL, 100, 2, Liquidity.TAKER, Decimal(0), 2, 2))
+    pf.mark("AAA", 100, 101)  # flat position, odd mid: contributes its exponent only
+    assert pf.position_qty(1, "AAA") == 0
+    assert pf.equity(1).as_tuple() == pf._equity_general(1).as_tuple()
+    assert pf.equity(1) == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mark_books_equals_one_mark_per_symbol(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    syms = [i.symbol for i in ODD_UNITS]
+    fast = Portfolio(ODD_UNITS)
+    ref = Portfolio(ODD_UNITS)
+    books = {s: DictL2Book() for s in syms}
+    moved_seen = 0
+    for _ in range(400):
+        for s in rng.sample(syms, rng.randint(1, len(syms))):
+            book = books[s]
+            for side in (Side.BUY, Side.SELL):
+                for p, _q in book.depth(10)[0] if side is Side.BUY else book.depth(10)[1]:
+                    if rng.random() < 0.3:
+                        book.set(side, p, 0)
+            if rng.random() < 0.8:
+                book.set(Side.BUY, rng.randint(90, 100), rng.randint(1, 5))
+            if rng.random() < 0.8:
+                book.set(Side.SELL, rng.randint(101, 110), rng.randint(1, 5))
+        if rng.random() < 0.1:
+            s = rng.choice(syms)
+            price = Fraction(rng.randint(1, 999), 7)
+            for pf in (fast, ref):
+                pf.mark_price(s, price)
+        dirty = set(rng.sample(syms, rng.randint(0, len(syms))))
+        gone = rng.choice(syms)  # a symbol whose book is not synced: skipped by both
+
+        def book_of(s: str, gone: str = gone) -> DictL2Book | None:
+            return None if s == gone else books[s]
+
+        moved: set[str] = set()
+        fast.mark_books(dirty, book_of, moved)
+        expected = set()
+        for s in dirty:
+            b = book_of(s)
+            if b is None:
+                continue
+            bid, ask = b.best_bid(), b.best_ask()
+            if ref.mark(s, bid[0] if bid else None, ask[0] if ask else None):
+                expected.add(s)
+        assert moved == expected
+        moved_seen += len(moved)
+        for s in syms:
+            assert fast.mark_of(s) == ref.mark_of(s) and fast.mark2_of(s) == ref.mark2_of(s)
+    assert moved_seen > 100

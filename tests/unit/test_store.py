@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -14,6 +15,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 from tradecore.enums import OrderType, Side, TimeInForce
 from tradecore.execution.types import (
     Fill,
@@ -41,6 +44,7 @@ from tradecore.store import (
     risk_event_op,
     strategy_state_op,
 )
+from tradecore.store.sqlite import state_json
 
 
 def _order(coid: int, *, status: OrderStatus = OrderStatus.ACKNOWLEDGED, filled: int = 0) -> Order:
@@ -347,3 +351,51 @@ def test_sigkill_leaves_fills_positions_and_orders_consistent(tmp_path: Path) ->
     for order in store.orders():
         assert order.filled_qty == by_order.get(order.client_order_id, 0)
         assert order.filled_qty + order.leaves == 3
+
+
+# ---------------------------------------------------------------- state_json vs json.dumps
+
+
+_JSON_LEAVES = (
+    hst.none()
+    | hst.booleans()
+    | hst.integers()
+    | hst.floats(allow_nan=True, allow_infinity=True)
+    | hst.text()
+    | hst.decimals(allow_nan=False)
+    | hst.fractions()
+)
+_JSON_VALUES = hst.recursive(
+    _JSON_LEAVES,
+    lambda inner: (
+        hst.lists(inner, max_size=4)
+        | hst.tuples(inner, inner)
+        | hst.dictionaries(hst.text(max_size=5), inner, max_size=4)
+        | hst.dictionaries(hst.integers(), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES)
+def test_state_json_is_json_dumps_with_default_str_sorted(value: object) -> None:
+    # The reused C encoder gives the text json.dumps(default=str, sort_keys=True) gives
+    # (strategy_state_op stores it), for anything: nested, non-ASCII, NaN, Decimal, Fraction.
+    assert state_json(value) == json.dumps(value, default=str, sort_keys=True)
+
+
+def test_state_json_errors_and_op() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="Circular reference"):
+        state_json(loop)
+    with pytest.raises(TypeError):
+        state_json({1: 1, "a": 2})  # sort_keys over mixed key types, as json.dumps
+    with pytest.raises(TypeError):
+        json.dumps({1: 1, "a": 2}, default=str, sort_keys=True)
+    # A failed call leaves nothing behind: the next one encodes the same list fine.
+    shared = [1, 2]
+    assert state_json({"a": shared, "b": shared}) == '{"a": [1, 2], "b": [1, 2]}'
+    op = strategy_state_op("s", {"z": Decimal("1.50"), "a": [1, "é"]}, 7)
+    assert op[1] == ("s", '{"a": [1, "\\u00e9"], "z": "1.50"}', 7)

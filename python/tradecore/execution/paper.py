@@ -103,8 +103,14 @@ where we have nothing (no resting order, no ``taken`` entry, nothing in flight) 
 attribute checks; otherwise one ``qty_at`` per price where we rest plus one per ``taken``
 entry, and it touches orders only at levels that changed; a TradeTick touches only our levels
 at or through its price. :meth:`PaperBroker.book_moved` is ``on_book`` plus ``not idle()`` for a
-driver that holds the book itself (no event object), with the common state after a market
-order (nothing resting or in flight, only ``taken`` remembered) handled inline.
+driver that holds the book itself (no event object); both handle the common state after a
+taker order (nothing resting or in flight in the symbol, only ``taken`` remembered) inline,
+with the same effect as the general path (tests/unit/test_paper_broker_taken_decay.py).
+
+Memory: for duplicate detection the broker keeps, per order ever submitted, its key and a
+``(symbol, is_buy)`` tuple (what a later cancel reject reports), plain data the garbage
+collector stops tracking; the request itself is held only while the order is in flight or
+rests.
 """
 
 from __future__ import annotations
@@ -363,7 +369,11 @@ class PaperBroker:
         self._clock = clock
         self._sink: EventSink | None = sink
         self._live: dict[tuple[int, int], _Order] = {}
-        self._requests: dict[tuple[int, int], OrderRequest] = {}
+        # Every (account, client order id) ever submitted or restored (duplicates are
+        # rejected), with the order's symbol and side for a later cancel reject. Plain tuples
+        # of a str, ints and a bool: the garbage collector stops tracking them, so a long run
+        # does not keep one tracked object per order (the request itself is not kept).
+        self._requests: dict[tuple[int, int], tuple[str, bool]] = {}
         self._heap: list[tuple[int, int, int, Any]] = []
         self._seq = 0
         self._last_due: dict[int, int] = {}
@@ -445,7 +455,7 @@ class PaperBroker:
             )
         if order.price <= 0:
             raise UsageError(f"restore: order {req.client_order_id} has price {order.price}")
-        self._requests[key] = req
+        self._requests[key] = (req.symbol, req.side is _BUY)
         for e in order.events:
             if e.event_id > self._eid:
                 self._eid = e.event_id
@@ -677,7 +687,7 @@ class PaperBroker:
         if key in self._requests:
             self._reject(req, "DUPLICATE_ORDER_ID", t)
             return
-        self._requests[key] = req
+        self._requests[key] = (req.symbol, req.side is _BUY)
         if req.qty <= 0:
             self._reject(req, "INVALID_QTY", t)
             return
@@ -734,9 +744,12 @@ class PaperBroker:
 
     def _cancel_reject(self, account: int, coid: int, reason: str, t: int) -> None:
         self.stats.cancel_rejects += 1
-        req = self._requests.get((account, coid))
-        if req is None:
+        known = self._requests.get((account, coid))
+        if known is None:
             req = OrderRequest(account, coid, "", _BUY, 0)
+        else:
+            # The report carries the order's symbol and side (nothing else of the request).
+            req = OrderRequest(account, coid, known[0], _BUY if known[1] else _SELL, 0)
         self._emit(_CANCEL_REJECTED, req, 0, 0, 0, t, reason)
 
     def _arrive_modify(self, account: int, coid: int, price: int, qty: int, t: int) -> None:
@@ -970,12 +983,34 @@ class PaperBroker:
             self.stats.unknown_symbol_events += 1
             self.advance_to(t)
             return
-        if st.bids or st.asks or st.taken_bids or st.taken_asks or self._heap or self._restoring:
+        if st.bids or st.asks or self._heap or self._restoring:
             self._book(st, update.symbol, update.book, t)
         else:
-            # Nothing of ours rests, is remembered or is in flight: what ``_book`` would do.
-            if st.book is not update.book:
-                self._bind(st, update.book)
+            # Nothing of ours rests or is in flight in this symbol: what ``_book`` would do,
+            # inlined (the node's case after a taker fill: only the liquidity we took is
+            # remembered, and each remembered price is capped at its level's new quantity,
+            # or forgotten when the level is gone, as ``_decay_taken`` does).
+            book = update.book
+            if st.book is not book:
+                self._bind(st, book)
+            taken = st.taken_bids
+            if taken:
+                qty_at = st.qty_at
+                for price, had in list(taken.items()):
+                    q = qty_at(_BUY, price)
+                    if q <= 0:
+                        del taken[price]
+                    elif had > q:
+                        taken[price] = q
+            taken = st.taken_asks
+            if taken:
+                qty_at = st.qty_at
+                for price, had in list(taken.items()):
+                    q = qty_at(_SELL, price)
+                    if q <= 0:
+                        del taken[price]
+                    elif had > q:
+                        taken[price] = q
             if t > self._now:
                 self._now = t
         if self._out:
@@ -1079,11 +1114,12 @@ class PaperBroker:
 
     @staticmethod
     def _decay_taken(taken: dict[int, int], qty_at: Callable[[Side, int], int], side: Side) -> None:
-        for price in list(taken):
+        """Cap each remembered price at its level's quantity; forget it when the level is gone."""
+        for price, had in list(taken.items()):
             q = qty_at(side, price)
             if q <= 0:
                 del taken[price]
-            elif taken[price] > q:
+            elif had > q:
                 taken[price] = q
 
     def _crossed(self, st: _Symbol, is_buy: bool, t: int) -> None:

@@ -52,8 +52,10 @@ Cost per market event, beyond the parse and the book (the source's): a type disp
 counter, the broker's ``on_book``/``on_trade``, one call per subscribed strategy that listens;
 per order: one risk check, one ``OrderRequest``, the order manager's ``register``; per report
 and fill: the order manager, the portfolio, the store ops, one store ``put`` per event; per
-risk timer: the marks of the books that changed and the equity of the accounts they move
-(bench/bench_node.py measures all of it, with the share of each stage).
+risk timer: the marks of the books that changed (one ``Portfolio.mark_books`` call) and the
+equity of the accounts they move; a tick where no held mark moved, nothing was filled and the
+day, limits and baselines are unchanged returns after the marks (bench/bench_node.py
+measures all of it, with the share of each stage).
 """
 
 from __future__ import annotations
@@ -1264,20 +1266,9 @@ class Node:
         ``_marks_moved``, which the risk timer consumes.
         """
         dirty = self._marks_dirty
-        if not dirty:
-            return
-        moved = self._marks_moved
-        mark = self.portfolio.mark
-        book_of = self.source.book
-        for sym in dirty:
-            book = book_of(sym)
-            if book is None:
-                continue
-            bid = book.best_bid()
-            ask = book.best_ask()
-            if mark(sym, bid[0] if bid else None, ask[0] if ask else None):
-                moved.add(sym)
-        dirty.clear()
+        if dirty:
+            self.portfolio.mark_books(dirty, self.source.book, self._marks_moved)
+            dirty.clear()
 
     def _evaluate_risk(self, accounts: Iterable[int] | None = None) -> None:
         """Refresh the cached equity (of ``accounts``, else of the accounts with a fill since
@@ -1286,7 +1277,7 @@ class Node:
         if todo:
             self._risk_dirty = set()
         if accounts is not None:
-            todo = todo | set(accounts)
+            todo = accounts if not todo and type(accounts) is set else todo | set(accounts)
         equity = self._equity
         if todo:
             self._mark_all()
@@ -1347,9 +1338,10 @@ class Node:
     def _risk_timer(self, _deadline: int) -> None:
         # Marks that moved change the equity of the accounts holding those symbols: refresh
         # just those (the others' cached equity is still exact).
-        self._mark_all()
+        if self._marks_dirty:
+            self._mark_all()
         moved = self._marks_moved
-        accounts: set[int] = set()
+        accounts: set[int] | None = None
         if moved:
             # Only a position that is not flat changes value with its mark. A flat one has been
             # flat since the account's equity was last computed (every fill recomputes it), so
@@ -1361,8 +1353,20 @@ class Node:
                 if accs:
                     for acc in accs:
                         if position(acc, sym):
-                            accounts.add(acc)
-            self._marks_moved = set()
+                            if accounts is None:
+                                accounts = {acc}
+                            else:
+                                accounts.add(acc)
+            moved.clear()
+        if (
+            accounts is None
+            and not self._risk_dirty
+            and not self._risk_full
+            and self.clock.now_ns() // DAY_NS == self._risk_day
+            and self.risk.baseline_version == self._baseline_version
+        ):
+            # No equity moved and nothing else is due: what _evaluate_risk would do (nothing).
+            return
         self._evaluate_risk(accounts)
 
     # ------------------------------------------------------------------ timers

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import json.encoder
 import logging
 import sqlite3
 import threading
@@ -464,9 +465,28 @@ def risk_baseline_op(row: RiskBaselineRow) -> Op:
     )
 
 
+# What ``json.dumps(state, default=str, sort_keys=True)`` does, without building a new
+# ``JSONEncoder`` on every call (about a microsecond): the C encoder it would use, made per
+# call with its own circular-reference markers (so concurrent callers never share them).
+_STATE_ENCODER = json.JSONEncoder(default=str, sort_keys=True)
+_C_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+_ENCODE_ASCII: Any = getattr(json.encoder, "c_encode_basestring_ascii", None)
+
+
+def state_json(state: object) -> str:
+    """``json.dumps(state, default=str, sort_keys=True)``, the same text, about twice as fast."""
+    make = _C_MAKE_ENCODER
+    if make is None or _ENCODE_ASCII is None:  # no C accelerator: the encoder's own path
+        return _STATE_ENCODER.encode(state)
+    # Arguments as JSONEncoder.iterencode passes them (markers, default, encoder, indent,
+    # key_separator, item_separator, sort_keys, skipkeys, allow_nan).
+    encode = make({}, str, _ENCODE_ASCII, None, ": ", ", ", True, False, True)
+    return "".join(encode(state, 0))
+
+
 def strategy_state_op(strategy: str, state: object, ts_ns: int) -> Op:
     """The upsert of a strategy's state (anything ``json.dumps`` accepts; Decimal as text)."""
-    return (OP_STRATEGY_STATE, (strategy, json.dumps(state, default=str, sort_keys=True), ts_ns))
+    return (OP_STRATEGY_STATE, (strategy, state_json(state), ts_ns))
 
 
 def cursor_op(source: str, position: int, ts_ns: int) -> Op:
