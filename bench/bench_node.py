@@ -14,8 +14,10 @@ Node: the real :class:`tradecore.node.Node` with the recorded source (``FeedCore
 book sync, Rust ``L2Book``), one built-in imbalance strategy per symbol (Python; features
 inside), pre-trade risk with per-order limits and loss limits, the order manager, the paper
 broker (zero latency, fees) and the SQLite store writing in the background; no HTTP port; the
-garbage collector on, as in production. Two cases (:data:`CASES`): ``typical`` (the
-strategy's default parameters) and ``heavy`` (an order on about every third message).
+garbage collector on, as in production; the node's clock on wall time as live (``--clock
+event`` runs its timers on the recording's time instead: see :data:`CLOCKS`). Two cases
+(:data:`CASES`): ``typical`` (the strategy's default parameters) and ``heavy`` (an order on
+about every third message).
 
 Figures, per case, from runs of the same stream:
 
@@ -88,7 +90,15 @@ CASES: dict[str, str] = {
 }
 
 
-def _config(tmp: Path, case: str = "typical") -> Any:
+#: The node's clock in the bench (``--clock``). ``wall``, as the node runs live: its timers (the
+#: 100 ms risk timer, the 1 s state save) fire on wall time, ten times a second. ``event``, as a
+#: replay runs by default: they fire on the recording's own time, which at full replay speed
+#: (the recording's hours pass in a fraction of a second) is every few messages, so that
+#: figure mostly measures timers a live node would run a thousand times less often.
+CLOCKS = ("wall", "event")
+
+
+def _config(tmp: Path, case: str = "typical", clock: str = "wall") -> Any:
     params = CASES[case]
     strategies = "\n".join(
         f"""
@@ -105,6 +115,7 @@ params = {{ symbol = "{sym}", {params} }}
 [node]
 name = "bench"
 symbols = {json.dumps(SYMBOLS)}
+clock = "{clock}"
 [source]
 recording = "embedded"
 {strategies}
@@ -244,9 +255,10 @@ def run_node(
     tmp: Path,
     case: str,
     probe: Callable[[Node], dict[str, Any]] | None = None,
+    clock: str = "wall",
 ) -> tuple[Any, dict[str, Any]]:
     """One node over ``recs``; the summary and ``probe``'s accumulators (plus the loop's CPU)."""
-    loaded = _config(tmp, case)
+    loaded = _config(tmp, case, clock)
     src = RecordedNodeSource(recs, SYMBOLS)
     node = Node(loaded, source=src, watch_config=False)
     probes = probe(node) if probe is not None else {}
@@ -368,14 +380,19 @@ def probe_cost(n: int = 200_000) -> float:
 
 
 def bench_case(
-    case: str, recs: list[Recording], warm: list[Recording], repeats: int, tmp: Path
+    case: str,
+    recs: list[Recording],
+    warm: list[Recording],
+    repeats: int,
+    tmp: Path,
+    clock: str = "wall",
 ) -> dict[str, Any]:
     """The ``node`` and ``stages`` figures of one case (module doc); prints its lines."""
     n_msgs = sum(len(r.messages) for r in recs)
-    run_node(warm, tmp / f"{case}-warm", case)  # imports, first-call costs
+    run_node(warm, tmp / f"{case}-warm", case, clock=clock)  # imports, first-call costs
     runs = []
     for i in range(repeats):
-        summary, extra = run_node(recs, tmp / f"{case}-{i}", case)
+        summary, extra = run_node(recs, tmp / f"{case}-{i}", case, clock=clock)
         runs.append((summary.elapsed_s, summary, extra["cpu_ns"], extra))
         t2t = summary.tick_to_trade
         print(
@@ -400,7 +417,7 @@ def bench_case(
             "targets p50 < 10 us, p99 < 20 us)"
         )
     # The same stream with probes.
-    s2, acc = run_node(recs, tmp / f"{case}-probed", case, _probes)
+    s2, acc = run_node(recs, tmp / f"{case}-probed", case, _probes, clock)
     alone = alone_parse_and_features(recs)
     total = s2.elapsed_s * 1e9
     feats = alone["features_ns"]
@@ -452,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--case", choices=[*CASES, "all"], default="all", help="strategy parameters (CASES)"
     )
+    ap.add_argument("--clock", choices=CLOCKS, default="wall", help="the node's clock (see CLOCKS)")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)
@@ -463,13 +481,13 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     print(
         f"stream: {n_msgs:,} recorded messages ({len(base)} recordings x {args.passes} passes); "
-        f"load average {load_before[0]:.2f} on {os.cpu_count()} CPUs"
+        f"load average {load_before[0]:.2f} on {os.cpu_count()} CPUs; node clock {args.clock}"
     )
     cases = [c for c in CASES if c != "quiet"] if args.case == "all" else [args.case]
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-node-") as tmp_s:
         for case in cases:
-            results[case] = bench_case(case, recs, warm, args.repeats, Path(tmp_s))
+            results[case] = bench_case(case, recs, warm, args.repeats, Path(tmp_s), args.clock)
     cost = probe_cost()
     print(
         f"(probe cost {cost:.0f} ns each; json.loads alone on the same texts: "
@@ -486,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_after": os.getloadavg()[0],
         },
         "stream": {"messages": n_msgs, "passes": args.passes, "symbols": SYMBOLS},
+        "clock": args.clock,
         "cases": {c: {"params": CASES[c], **r} for c, r in results.items()},
         "probe_cost_ns": cost,
         "targets": {
