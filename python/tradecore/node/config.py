@@ -122,6 +122,10 @@ class NodeSection(_Model):
     # garbage collector's sight for the run (gc.freeze; undone at shutdown), so its full
     # collections scan only what the run itself keeps.
     gc_freeze: bool = True
+    # Run the cyclic collector between market events instead of from inside whichever
+    # allocation crosses its threshold (tradecore.node.gcpace): no collection lands between a
+    # message being read and its order reaching the broker.
+    gc_between_events: bool = True
 
     @field_validator("symbols")
     @classmethod
