@@ -41,6 +41,11 @@ Figures, per case, from runs of the same stream:
    the portfolio, risk re-evaluation after fills and on the 100 ms timer, store items).
    ``json.loads`` alone on the same texts is shown for reference. The probes' own cost is
    reported; their sum is a little above the unprobed loop.
+3. ``tick-to-trade split``: the same stream once more with ``monotonic_ns`` stamps along the
+   tick-to-trade path (:data:`T2T_STAGES`: parse+book, dispatch, the broker's book update, the
+   strategy, the order request, risk, registration), kept for every message that sent an
+   order: the median and p99 of each stage and each stage's share of the medians' sum. Each
+   stamp adds a probe's cost to its stage.
 
 Results: a table on stdout and JSON (default ``bench/results/node.json``).
 """
@@ -287,7 +292,12 @@ def run_node(
 
     _patch(node, "_loop_sync", timed_loop)
     gc.collect()
-    summary = node.run()
+    try:
+        summary = node.run()
+    finally:
+        restore = probes.pop("restore", None)
+        if restore is not None:
+            restore()
     return summary, probes
 
 
@@ -345,6 +355,96 @@ def _probes(node: Node) -> dict[str, Any]:
     _patch(broker, "on_book", timed_b_book)
     _patch(broker, "on_trade", timed_b_trade)
     return acc
+
+
+#: The tick-to-trade path, cut at the points :func:`_t2t_probes` stamps (each stage runs from
+#: the previous point to its own).
+T2T_STAGES: tuple[tuple[str, str], ...] = (
+    ("parsed", "parse+book (FeedCore.on_message: scan, sync rules, L2 book, the event)"),
+    ("broker0", "dispatch (source loop, node, to the broker)"),
+    ("broker1", "broker book update (PaperBroker.on_book)"),
+    ("strategy0", "to the strategy"),
+    ("submit0", "strategy (features, signal, sizing, its context call)"),
+    ("risk0", "order request (node checks, client order id, OrderRequest)"),
+    ("risk1", "risk (RiskEngine.check)"),
+    ("register0", "to registration"),
+    ("register1", "registration (OrderManager.register)"),
+    ("end", "to the broker's submit"),
+)
+
+
+def _t2t_probes(node: Node) -> dict[str, Any]:
+    """Stamp ``monotonic_ns`` at each point of :data:`T2T_STAGES`; keep the stamps of every
+    message that sent an order (the node's own tick-to-trade sample closes the row)."""
+    mono = time.monotonic_ns
+    marks: dict[str, int] = {}
+    rows: list[dict[str, int]] = []
+
+    def wrap(obj: object, name: str, before: str | None, after: str | None) -> None:
+        inner = getattr(obj, name)
+
+        def stamped(*args: Any, **kwargs: Any) -> Any:
+            if before is not None:
+                marks[before] = mono()
+            out = inner(*args, **kwargs)
+            if after is not None:
+                marks[after] = mono()
+            return out
+
+        _patch(obj, name, stamped)
+
+    src = node.source
+    assert isinstance(src, RecordedNodeSource)
+    for core in src.cores:
+        wrap(core, "on_message", None, "parsed")
+    wrap(node.broker, "on_book", "broker0", "broker1")
+    for slot in node.slots:
+        wrap(slot.strategy, "on_book", "strategy0", None)
+    wrap(node, "_submit", "submit0", None)
+    wrap(node.risk, "check", "risk0", "risk1")
+    om_type = type(node.om)  # slotted: its method is wrapped on the class, restored after
+    register = om_type.register
+
+    def stamped_register(om: Any, *args: Any) -> Any:
+        marks["register0"] = mono()
+        out = register(om, *args)
+        marks["register1"] = mono()
+        return out
+
+    om_type.register = stamped_register  # type: ignore[method-assign,assignment]
+
+    class Samples(list[int]):
+        def append(self, value: int) -> None:
+            now = mono()
+            row = dict(marks)
+            row["stamp"] = now - value
+            row["end"] = now
+            rows.append(row)
+            marks.clear()
+            super().append(value)
+
+    node._t2t = node.stats.tick_to_trade.samples = Samples()
+
+    def restore() -> None:
+        om_type.register = register  # type: ignore[method-assign]
+
+    return {"rows": rows, "restore": restore}
+
+
+def t2t_split(rows: list[dict[str, int]]) -> dict[str, dict[str, float]]:
+    """Median and p99 of each :data:`T2T_STAGES` stage over the orders whose row has both ends."""
+    out: dict[str, dict[str, float]] = {}
+    prev = "stamp"
+    for point, _label in T2T_STAGES:
+        ds = sorted(r[point] - r[prev] for r in rows if point in r and prev in r)
+        if ds:
+            out[point] = {
+                "n": len(ds),
+                "p50_ns": float(ds[len(ds) // 2]),
+                "p99_ns": float(ds[min(len(ds) - 1, len(ds) * 99 // 100)]),
+            }
+        prev = point
+    return out
 
 
 def alone_parse_and_features(recs: list[Recording]) -> dict[str, int]:
@@ -437,7 +537,23 @@ def bench_case(
     )
     for name, ns in stages.items():
         print(f"  {name:<11} {ns / n_msgs:8.0f} ns/message  {100 * ns / total:5.1f} %")
+    # Once more, stamping the tick-to-trade path of every order.
+    _s3, t2t_acc = run_node(recs, tmp / f"{case}-t2t", case, _t2t_probes, clock)
+    split = t2t_split(t2t_acc["rows"])
+    total_p50 = sum(v["p50_ns"] for v in split.values())
+    print(
+        f"{case} tick-to-trade split (stamped run, {len(t2t_acc['rows']):,} orders; median of "
+        f"each stage, their sum {format_ns(int(total_p50))}, and p99):"
+    )
+    for point, label in T2T_STAGES:
+        v = split.get(point)
+        if v is not None:
+            print(
+                f"  {label:<66} {v['p50_ns']:7.0f} ns  {100 * v['p50_ns'] / total_p50:5.1f} %"
+                f"  p99 {v['p99_ns']:7.0f} ns"
+            )
     return {
+        "tick_to_trade_split_ns": split,
         "node": {
             "loop_s": loop_s,
             "messages_per_s": msg_rate,
