@@ -82,7 +82,7 @@ from decimal import Context as DecimalContext
 from decimal import Decimal, Inexact, InvalidOperation, Overflow
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from prometheus_client.registry import CollectorRegistry
 
@@ -237,9 +237,9 @@ class NodeContext:
         post_only: bool = False,
         tag: str = "",
     ) -> Order:
-        if type(price) is not int:
-            raise TypeError(f"price must be an int (ticks), got {type(price).__name__}")
-        if price <= 0:
+        if type(price) is not int or price <= 0:
+            if type(price) is not int:
+                raise TypeError(f"price must be an int (ticks), got {type(price).__name__}")
             raise ValueError(f"price must be > 0 ticks for a LIMIT order, got {price}")
         return self._node._submit(self, symbol, side, qty, price, _LIMIT, tif, post_only, tag)
 
@@ -1078,16 +1078,13 @@ class Node:
         post_only: bool,
         tag: str,
     ) -> Order:
-        if type(qty) is not int:
-            raise TypeError(f"qty must be an int (lots), got {type(qty).__name__}")
-        if qty <= 0:
-            raise ValueError(f"qty must be > 0 lots, got {qty}")
-        if symbol not in self.instruments:
-            raise ValueError(
-                f"unknown symbol {symbol!r} (node symbols: {', '.join(sorted(self.instruments))})"
-            )
-        if type(side) is not Side:
-            raise TypeError(f"side must be a Side, got {side!r}")
+        if (
+            type(qty) is not int
+            or qty <= 0
+            or symbol not in self.instruments
+            or type(side) is not Side
+        ):
+            self._refuse_order(symbol, side, qty)
         account = ctx._account
         now = self.clock.now_ns()
         next_coid = self._next_coid
@@ -1131,6 +1128,18 @@ class Node:
         if not self._depth:
             self._drain()
         return order
+
+    def _refuse_order(self, symbol: str, side: Side, qty: int) -> NoReturn:
+        """Raise the error of the first of ``_submit``'s argument checks that fails."""
+        if type(qty) is not int:
+            raise TypeError(f"qty must be an int (lots), got {type(qty).__name__}")
+        if qty <= 0:
+            raise ValueError(f"qty must be > 0 lots, got {qty}")
+        if symbol not in self.instruments:
+            raise ValueError(
+                f"unknown symbol {symbol!r} (node symbols: {', '.join(sorted(self.instruments))})"
+            )
+        raise TypeError(f"side must be a Side, got {side!r}")
 
     def _cancel(self, account: int, coid: int) -> bool:
         order = self.om.get(account, coid)
