@@ -386,6 +386,97 @@ def binance_scan(text: str) -> tuple[Any, ...] | None:
     Repeated keys: the last one wins, as in ``json``.
     """
 
+__all__ += ["binance_step"]
+
+def binance_step(text: str, recv_ns: int, syncs: dict[str, Any]) -> Any:
+    """:func:`binance_scan`, plus the common case of a depth diff done whole in Rust.
+
+    ``syncs`` maps symbols to their ``tradecore.marketdata.sync.BookSync``. When ``text`` is a
+    depth diff of a symbol whose sync is ``SYNCED`` and it is the next diff
+    (``U <= update_id + 1 <= u``), with every level on the grid and the book not crossed after
+    it: the levels are applied and ``BookUpdate(symbol, E * 10**6, recv_ns, u, book)`` is
+    returned (the caller then sets the sync's ``update_id`` to ``u`` and counts it). If
+    the book is crossed after such a diff, the diff stays applied and the tuple's kind is 4
+    instead of 1 (the caller's rules take it from there). A bookTicker or aggTrade whose
+    decimals read exactly on the grids of its symbol's book comes as
+    ``(5, symbol, u, bid_ticks, bid_lots, ask_ticks, ask_lots)`` or
+    ``(6, symbol, aggId, price_ticks, qty_lots, T, m)`` (what ``price_to_ticks`` and
+    ``qty_to_lots`` give). Anything else changes nothing and returns what
+    :func:`binance_scan` returns.
+    """
+
+# --- features (crates/py/src/features.rs) ---
+
+__all__ += ["BookFeaturesCore"]
+
+@disjoint_base
+class BookFeaturesCore:
+    """State and per-update arithmetic of :class:`tradecore.strategy.features.BookFeatures`
+    (which subclasses it and checks the arguments); every attribute is read-only."""
+
+    def __new__(
+        cls, levels: int, depth_decay: float, vol_alpha: float, momentum_windows: tuple[int, ...]
+    ) -> BookFeaturesCore: ...
+    def update(self, book: Any) -> bool:
+        """Recompute from ``book`` (an ``L2Book`` read in Rust, or any ``BookView`` through
+        :func:`tradecore.strategy.features.top_stats`); returns ``valid``."""
+
+    def reset(self) -> None:
+        """The book was lost: no return across the gap, ``valid`` False until the next update."""
+
+    @property
+    def valid(self) -> bool: ...
+    @property
+    def updates(self) -> int: ...
+    @property
+    def bid(self) -> int: ...
+    @property
+    def ask(self) -> int: ...
+    @property
+    def bid_qty(self) -> int: ...
+    @property
+    def ask_qty(self) -> int: ...
+    @property
+    def mid2(self) -> int: ...
+    @property
+    def spread(self) -> int: ...
+    @property
+    def mid(self) -> float: ...
+    @property
+    def microprice(self) -> float: ...
+    @property
+    def imbalance_1(self) -> float: ...
+    @property
+    def imbalance_n(self) -> float: ...
+    @property
+    def depth_imbalance(self) -> float: ...
+    @property
+    def ret(self) -> float: ...
+    @property
+    def variance(self) -> float: ...
+    @property
+    def volatility(self) -> float: ...
+    @property
+    def momentum(self) -> list[float]: ...
+    @property
+    def levels(self) -> int: ...
+    @property
+    def depth_decay(self) -> float: ...
+    @property
+    def vol_alpha(self) -> float: ...
+    @property
+    def momentum_windows(self) -> tuple[int, ...]: ...
+    @property
+    def _weights(self) -> tuple[float, ...]: ...
+    @property
+    def _has_prev(self) -> bool: ...
+    @property
+    def _ring(self) -> list[int]: ...
+    @property
+    def _ring_pos(self) -> int: ...
+    @property
+    def _ring_size(self) -> int: ...
+
 # --- loadgen (crates/py/src/loadgen.rs) ---
 
 __all__ += ["LoadgenResult", "loadgen_defaults", "measure_hiccups", "run_loadgen"]

@@ -34,6 +34,7 @@ mod book;
 mod convert;
 mod errors;
 mod event;
+mod features;
 mod l2;
 mod loadgen;
 mod server;
@@ -45,6 +46,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<event::PyEvent>()?;
     batch::add_to_module(m)?;
     l2::add_to_module(m)?;
+    features::add_to_module(m)?;
     server::add_to_module(m)?;
     loadgen::add_to_module(m)?;
     m.add_function(wrap_pyfunction!(errors::_panic_for_tests, m)?)?;

@@ -32,14 +32,17 @@ Definitions (all "per update" means per valid book update, i.e. both sides non-e
 
 Invariants: after a valid update every field describes that book; after an invalid one (a side
 empty) ``valid`` is False and the other fields keep the last valid values; nothing allocates
-beyond the result tuple and the momentum ring (fixed size, made at construction).
+beyond the momentum ring (fixed size, made at construction) and one float per momentum window.
 
-Cost: with the Rust book (``tradecore.L2Book``) one ``book.top_stats(weights)`` call reads the
-touch and the top-N plain and weighted sums in Rust (no per-level Python objects), plus O(1 +
-windows) arithmetic here; any other ``BookView`` (pure-Python test books, the backtester's
-views) goes through :func:`top_stats`, one ``depth(levels)`` call and a Python loop over the
-levels, with bit-for-bit the same results. Trade flow is amortised O(1) per trade (each trade
-enters and leaves the window once).
+Cost: :class:`BookFeatures` keeps its state in Rust (``tradecore._core.BookFeaturesCore``, which
+it subclasses: the argument checks here, the arithmetic there), and ``update`` is one call with
+no Python line: with the Rust book (``tradecore.L2Book``) it reads the touch and the top-N plain
+and weighted sums without a Python object per level, plus O(1 + windows) arithmetic; any other
+``BookView`` (pure-Python test books, the backtester's views) goes through :func:`top_stats`,
+one ``depth(levels)`` call and a Python loop over the levels. Every float is bit for bit what
+the same formulas give in Python (the former pure-Python class is the reference model of
+tests/unit/test_features_rust.py). Attributes are read-only and each read builds its int or
+float. Trade flow is amortised O(1) per trade (each trade enters and leaves the window once).
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
+from typing import cast
 
-from tradecore._core import L2Book
+from tradecore._core import BookFeaturesCore
 from tradecore.enums import Side
 from tradecore.marketdata.events import BookView
 
@@ -74,144 +78,41 @@ def _check_unit(name: str, value: object, *, zero_ok: bool) -> float:
     return x
 
 
-class BookFeatures:
+class BookFeatures(BookFeaturesCore):
     """Book-derived features, updated incrementally by :meth:`update` on every book change.
 
     ``levels``: how many levels per side enter ``imbalance_n`` and ``depth_imbalance``;
     ``depth_decay``: weight ratio between consecutive levels for ``depth_imbalance``;
     ``vol_alpha``: EWMA weight of the newest squared return; ``momentum_windows``: look-backs
     in book updates, each >= 1.
+
+    The state and :meth:`update` / :meth:`reset` live in Rust (:class:`tradecore._core.
+    BookFeaturesCore`); the attributes (``bid``, ``ask``, ``bid_qty``, ``ask_qty``, ``mid2``,
+    ``mid``, ``spread``, ``microprice``, ``imbalance_1``, ``imbalance_n``, ``depth_imbalance``,
+    ``ret``, ``variance``, ``volatility``, ``momentum``, ``valid``, ``updates`` and the
+    parameters) are read-only.
     """
 
-    __slots__ = (
-        "_has_prev",
-        "_ring",
-        "_ring_pos",
-        "_ring_size",
-        "_weights",
-        "ask",
-        "ask_qty",
-        "bid",
-        "bid_qty",
-        "depth_decay",
-        "depth_imbalance",
-        "imbalance_1",
-        "imbalance_n",
-        "levels",
-        "microprice",
-        "mid2",
-        "momentum",
-        "momentum_windows",
-        "ret",
-        "spread",
-        "updates",
-        "valid",
-        "variance",
-        "vol_alpha",
-    )
+    __slots__ = ()
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         levels: int = 5,
         depth_decay: float = 0.5,
         vol_alpha: float = 0.05,
         momentum_windows: Sequence[int] = (10, 50),
-    ) -> None:
-        self.levels = _check_int("levels", levels, 1, 1000)
-        self.depth_decay = _check_unit("depth_decay", depth_decay, zero_ok=False)
-        self.vol_alpha = _check_unit("vol_alpha", vol_alpha, zero_ok=False)
+    ) -> BookFeatures:
+        levels = _check_int("levels", levels, 1, 1000)
+        decay = _check_unit("depth_decay", depth_decay, zero_ok=False)
+        alpha = _check_unit("vol_alpha", vol_alpha, zero_ok=False)
         if isinstance(momentum_windows, str | bytes) or not isinstance(momentum_windows, Sequence):
             raise TypeError("momentum_windows must be a sequence of ints")
-        self.momentum_windows = tuple(
+        windows = tuple(
             _check_int(f"momentum_windows[{i}]", w, 1, 1_000_000)
             for i, w in enumerate(momentum_windows)
         )
-        self._weights = tuple(self.depth_decay**i for i in range(self.levels))
-        # The ring holds the last max(window) + 1 mids (mid2), so "w updates ago" is in it.
-        self._ring_size = max(self.momentum_windows, default=0) + 1
-        self._ring = [0] * self._ring_size
-        self._ring_pos = 0
-        self.momentum = [0.0] * len(self.momentum_windows)
-        self.valid = False
-        self.updates = 0  # valid updates since construction (the ring's fill level)
-        self.bid = self.ask = self.bid_qty = self.ask_qty = 0
-        self.mid2 = self.spread = 0
-        self.microprice = 0.0
-        self.imbalance_1 = self.imbalance_n = self.depth_imbalance = 0.0
-        self.ret = 0.0
-        self.variance = 0.0
-        self._has_prev = False
-
-    @property
-    def mid(self) -> float:
-        """The mid price in ticks (may be a half tick)."""
-        return self.mid2 / 2
-
-    @property
-    def volatility(self) -> float:
-        """EWMA standard deviation of the mid's per-update simple returns (a fraction)."""
-        return math.sqrt(self.variance)
-
-    def reset(self) -> None:
-        """The book was lost (resync): the next update starts a new return series.
-
-        The volatility estimate and the momentum history are kept (they describe the market,
-        not the connection), but no return is computed across the gap and ``valid`` is False
-        until the next update.
-        """
-        self.valid = False
-        self._has_prev = False
-
-    def update(self, book: BookView) -> bool:
-        """Recompute from ``book`` after a change; returns ``valid`` (both sides present)."""
-        if type(book) is L2Book:
-            stats = book.top_stats(self._weights)
-        else:
-            stats = top_stats(book, self._weights)
-        if stats is None:
-            self.valid = False
-            return False
-        bid, bid_qty, ask, ask_qty, sum_b, sum_a, w_b, w_a = stats
-        top = bid_qty + ask_qty
-        mid2 = bid + ask
-        if top <= 0 or mid2 <= 0:  # not a real book (quantities must be > 0)
-            self.valid = False
-            return False
-        self.bid = bid
-        self.ask = ask
-        self.bid_qty = bid_qty
-        self.ask_qty = ask_qty
-        self.spread = ask - bid
-        self.microprice = (bid * ask_qty + ask * bid_qty) / top
-        self.imbalance_1 = (bid_qty - ask_qty) / top
-        self.imbalance_n = (sum_b - sum_a) / (sum_b + sum_a)
-        self.depth_imbalance = (w_b - w_a) / (w_b + w_a)
-        # Returns and volatility.
-        if self._has_prev:
-            ret = mid2 / self.mid2 - 1.0
-            self.ret = ret
-            alpha = self.vol_alpha
-            self.variance = (1.0 - alpha) * self.variance + alpha * ret * ret
-        else:
-            self.ret = 0.0
-            self._has_prev = True
-        self.mid2 = mid2
-        n = self.updates + 1
-        self.updates = n
-        windows = self.momentum_windows
-        if windows:
-            # Momentum: write this mid into the ring, then read each window's look-back.
-            ring = self._ring
-            size = self._ring_size
-            pos = self._ring_pos
-            ring[pos] = mid2
-            momentum = self.momentum
-            for k, w in enumerate(windows):
-                if n > w:
-                    momentum[k] = mid2 / ring[(pos - w) % size] - 1.0
-            self._ring_pos = (pos + 1) % size
-        self.valid = True
-        return True
+        # The base's __new__ builds an instance of ``cls`` (its stub can only say the base).
+        return cast("BookFeatures", super().__new__(cls, levels, decay, alpha, windows))
 
     def vector_into(self, out: list[float], start: int = 0) -> int:
         """Write the model features (order of :func:`feature_names`) into ``out[start:]``.
@@ -232,6 +133,37 @@ class BookFeatures:
             out[i] = 10_000.0 * m
             i += 1
         return i
+
+
+# The state attributes (Rust getters) under the name the pure-Python class listed them: code that
+# enumerates a BookFeatures' state (the tests compare two instances so) sees all of it. The
+# class's real slots are empty (no per-instance dict); this tuple only names the attributes.
+BookFeatures.__slots__ = (  # type: ignore[assignment]
+    "_has_prev",
+    "_ring",
+    "_ring_pos",
+    "_ring_size",
+    "_weights",
+    "ask",
+    "ask_qty",
+    "bid",
+    "bid_qty",
+    "depth_decay",
+    "depth_imbalance",
+    "imbalance_1",
+    "imbalance_n",
+    "levels",
+    "microprice",
+    "mid2",
+    "momentum",
+    "momentum_windows",
+    "ret",
+    "spread",
+    "updates",
+    "valid",
+    "variance",
+    "vol_alpha",
+)
 
 
 class TradeFlow:
