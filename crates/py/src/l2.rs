@@ -16,6 +16,12 @@
 //!   tuple ([`tradecore_book::scan::binance`]), or `None` when the fast path does not apply;
 //!   the caller then uses `json.loads` and the Python parsers, which are the reference
 //!   (`tests/unit/test_binance_fastpath.py` checks both paths agree on real and edited traffic).
+//! * `binance_step(text, recv_ns, syncs)`: `binance_scan` plus, in the same call, the common
+//!   case of `BookSync.on_depth_text` (a synced book and the next diff: levels applied, crossed
+//!   check, `BookUpdate` built) and the grid conversions of a bookTicker or aggTrade; every
+//!   other case changes nothing and returns the scan's tuple for the Python rules
+//!   (`tests/unit/test_binance_step.py` checks it against the reference path on random
+//!   streams).
 //!
 //! Invariants:
 //! * A call that takes a list of levels is all or nothing: every level is parsed and checked
@@ -34,7 +40,9 @@
 //! * Rust panics never reach Python: mutating calls and `binance_scan` run under
 //!   [`errors::guard`].
 //!
-//! Cost: the core's (see `tradecore_book::decimal` and `tradecore_book::scan`), plus one
+//! Cost: the core's (see `tradecore_book::decimal` and `tradecore_book::scan`); `binance_step`
+//! adds a dict lookup and three attribute reads per depth diff (one for a quote or trade) and
+//! the `BookUpdate` call, about 3.5k instructions of the ~9.7k of a typical diff. Plus one
 //! Python string access per decimal value on decoded lists. The scratch buffer is reused, so a
 //! message allocates nothing after the first ones; errors allocate their message. A snapshot
 //! (`replace_decimal`) is built with one sort per side, O(n log n). `top_stats` reads the touch
@@ -42,9 +50,10 @@
 //! (`depth(n)` builds n tuples).
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyFloat, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyFloat, PyList, PyString, PyTuple, PyType};
 
 use tradecore_book::decimal::{checked_level, Field, Grid, LevelError, StepError};
 use tradecore_book::scan::{self, side_array_name, DepthError, Message};
@@ -127,6 +136,11 @@ fn grid_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<Grid>
 }
 
 impl L2Book {
+    /// The core book, for the other classes of this crate that read it (`BookFeaturesCore`).
+    pub(crate) fn core(&self) -> &CoreL2 {
+        &self.book
+    }
+
     /// Parse one decimal string of level `index` of `side` into grid steps (`None`: off the
     /// grid and skipped).
     #[inline]
@@ -706,6 +720,15 @@ fn scan_to_tuple<'py>(py: Python<'py>, text: &str) -> PyResult<Option<Bound<'py,
     let Some(m) = scan::binance(text) else {
         return Ok(None);
     };
+    message_tuple(py, m, None).map(Some)
+}
+
+/// `binance_scan`'s tuple of one message; `depth_kind` replaces the depth diff's kind 1.
+fn message_tuple<'py>(
+    py: Python<'py>,
+    m: Message<'_>,
+    depth_kind: Option<u8>,
+) -> PyResult<Bound<'py, PyTuple>> {
     let tuple = match m {
         Message::Depth {
             symbol,
@@ -714,7 +737,16 @@ fn scan_to_tuple<'py>(py: Python<'py>, text: &str) -> PyResult<Option<Bound<'py,
             last,
             bids_at,
             asks_at,
-        } => (1u8, symbol, event_time, first, last, bids_at, asks_at).into_pyobject(py)?,
+        } => (
+            depth_kind.unwrap_or(1),
+            symbol,
+            event_time,
+            first,
+            last,
+            bids_at,
+            asks_at,
+        )
+            .into_pyobject(py)?,
         Message::AggTrade {
             symbol,
             trade_id,
@@ -733,12 +765,223 @@ fn scan_to_tuple<'py>(py: Python<'py>, text: &str) -> PyResult<Option<Bound<'py,
         } => (3u8, symbol, update_id, bid, bid_qty, ask, ask_qty).into_pyobject(py)?,
         Message::Other { stream } => (0u8, stream).into_pyobject(py)?,
     };
-    Ok(Some(tuple))
+    Ok(tuple)
+}
+
+static BOOK_UPDATE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static SYNCED: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The fast path's whole step for one message: see `binance_step` in `_core.pyi`.
+#[pyfunction]
+pub fn binance_step<'py>(
+    py: Python<'py>,
+    text: &Bound<'py, PyString>,
+    recv_ns: &Bound<'py, PyAny>,
+    syncs: &Bound<'py, PyDict>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    // A str that is not UTF-8 (a lone surrogate) is no message the scanner reads: `None`, and
+    // the caller's reference path reports it (instead of an error out of the call).
+    let Ok(text) = text.to_str() else {
+        return Ok(None);
+    };
+    errors::guard(py, || step(py, text, recv_ns, syncs))
+}
+
+/// What [`next_diff`] did with a depth diff.
+enum Step<'py> {
+    /// Applied whole: the `BookUpdate`.
+    Applied(Bound<'py, PyAny>),
+    /// Applied whole, and the book is crossed now: `BookSync._applied` decides.
+    Crossed,
+    /// Not applied, nothing changed: `BookSync.on_depth_text` decides.
+    Declined,
+}
+
+fn step<'py>(
+    py: Python<'py>,
+    text: &str,
+    recv_ns: &Bound<'py, PyAny>,
+    syncs: &Bound<'py, PyDict>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let Some(m) = scan::binance(text) else {
+        return Ok(None);
+    };
+    let mut kind = None;
+    match m {
+        Message::Depth {
+            symbol,
+            event_time,
+            first,
+            last,
+            bids_at,
+            asks_at,
+        } => {
+            let diff = Diff {
+                event_time,
+                first,
+                last,
+                bids_at,
+                asks_at,
+            };
+            match next_diff(py, text, symbol, &diff, recv_ns, syncs)? {
+                Step::Applied(event) => return Ok(Some(event)),
+                Step::Crossed => kind = Some(4u8),
+                Step::Declined => {}
+            }
+        }
+        Message::BookTicker {
+            symbol,
+            update_id,
+            bid,
+            bid_qty,
+            ask,
+            ask_qty,
+        } => {
+            let read = with_grids(py, symbol, syncs, |tick, lot| {
+                Some((
+                    ticks(tick, bid)?,
+                    scan::steps_u64(lot, bid_qty)?,
+                    ticks(tick, ask)?,
+                    scan::steps_u64(lot, ask_qty)?,
+                ))
+            })?;
+            if let Some((bp, bq, ap, aq)) = read {
+                let t = (5u8, symbol, update_id, bp, bq, ap, aq).into_pyobject(py)?;
+                return Ok(Some(t.into_any()));
+            }
+        }
+        Message::AggTrade {
+            symbol,
+            trade_id,
+            price,
+            qty,
+            trade_time,
+            buyer_maker,
+        } => {
+            let read = with_grids(py, symbol, syncs, |tick, lot| {
+                Some((ticks(tick, price)?, scan::steps_u64(lot, qty)?))
+            })?;
+            if let Some((p, q)) = read {
+                let t = (6u8, symbol, trade_id, p, q, trade_time, buyer_maker).into_pyobject(py)?;
+                return Ok(Some(t.into_any()));
+            }
+        }
+        Message::Other { .. } => {}
+    }
+    Ok(Some(message_tuple(py, m, kind)?.into_any()))
+}
+
+/// A price in ticks of `tick` that fits `i64` (`L2Book.price_to_ticks` without its errors).
+fn ticks(tick: &Grid, s: &str) -> Option<i64> {
+    i64::try_from(scan::steps_u64(tick, s)?).ok()
+}
+
+/// `read(tick, lot)` on the grids of the book of `symbol`'s sync in `syncs`; `None` when there
+/// is no such book (or it has no grids, or it is in use) or `read` says `None`.
+fn with_grids<T>(
+    py: Python<'_>,
+    symbol: &str,
+    syncs: &Bound<'_, PyDict>,
+    read: impl FnOnce(&Grid, &Grid) -> Option<T>,
+) -> PyResult<Option<T>> {
+    let Some(sync) = syncs.get_item(PyString::new(py, symbol))? else {
+        return Ok(None);
+    };
+    let book_obj = sync.getattr(intern!(py, "book"))?;
+    let Ok(book) = book_obj.cast::<L2Book>() else {
+        return Ok(None);
+    };
+    let Ok(b) = book.try_borrow() else {
+        return Ok(None);
+    };
+    match (&b.tick, &b.lot) {
+        (Some(tick), Some(lot)) => Ok(read(tick, lot)),
+        _ => Ok(None),
+    }
+}
+
+/// The header fields of a depth diff [`next_diff`] needs.
+struct Diff {
+    event_time: u64,
+    first: u64,
+    last: u64,
+    bids_at: usize,
+    asks_at: usize,
+}
+
+/// `BookSync.on_depth_text`'s common case in one go: the symbol's `BookSync` in `syncs` is
+/// synced, the diff is the next one (`U <= update_id + 1 < u + 1`), every level is on the
+/// grid and the book is not crossed after it. Then the diff is applied and the `BookUpdate`
+/// built as the Python code does; the caller moves `update_id` on and counts it (attribute
+/// stores are cheaper in Python bytecode than through the C API). Anything else changes
+/// nothing ([`Step::Declined`]) except a crossed book, which is left applied for
+/// `BookSync._applied` ([`Step::Crossed`]), as `on_depth_text` does.
+fn next_diff<'py>(
+    py: Python<'py>,
+    text: &str,
+    symbol: &str,
+    d: &Diff,
+    recv_ns: &Bound<'py, PyAny>,
+    syncs: &Bound<'py, PyDict>,
+) -> PyResult<Step<'py>> {
+    let key = PyString::new(py, symbol);
+    let Some(sync) = syncs.get_item(&key)? else {
+        return Ok(Step::Declined);
+    };
+    let synced = SYNCED.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        let state = py
+            .import("tradecore.marketdata.sync")?
+            .getattr("SyncState")?
+            .getattr("SYNCED")?;
+        Ok(state.unbind())
+    })?;
+    if !sync.getattr(intern!(py, "state"))?.is(synced.bind(py)) {
+        return Ok(Step::Declined);
+    }
+    let Ok(uid) = sync.getattr(intern!(py, "update_id"))?.extract::<u64>() else {
+        return Ok(Step::Declined);
+    };
+    if d.first > d.last || d.last <= uid || u128::from(d.first) > u128::from(uid) + 1 {
+        return Ok(Step::Declined);
+    }
+    let book_obj = sync.getattr(intern!(py, "book"))?;
+    let Ok(book) = book_obj.cast::<L2Book>() else {
+        return Ok(Step::Declined);
+    };
+    {
+        let Ok(mut b) = book.try_borrow_mut() else {
+            return Ok(Step::Declined);
+        };
+        let b = &mut *b;
+        let (Some(tick), Some(lot)) = (&b.tick, &b.lot) else {
+            return Ok(Step::Declined);
+        };
+        b.scratch.clear();
+        let read = scan::depth_levels(text, d.bids_at, d.asks_at, tick, lot, true, &mut b.scratch);
+        // An error or an off-grid level: the Python rules read it again and word it.
+        if read != Ok(0) {
+            return Ok(Step::Declined);
+        }
+        b.commit(py, false)?;
+        if b.book.is_crossed() {
+            return Ok(Step::Crossed);
+        }
+    }
+    let ts_ns = match d.event_time.checked_mul(1_000_000) {
+        Some(ns) => ns.into_pyobject(py)?.into_any(),
+        None => (u128::from(d.event_time) * 1_000_000)
+            .into_pyobject(py)?
+            .into_any(),
+    };
+    let class = BOOK_UPDATE.import(py, "tradecore.marketdata.events", "BookUpdate")?;
+    let event = class.call1((key, ts_ns, recv_ns, d.last, book_obj))?;
+    Ok(Step::Applied(event))
 }
 
 /// Registers this module's classes and functions.
 pub fn add_to_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<L2Book>()?;
     m.add_function(wrap_pyfunction!(binance_scan, m)?)?;
+    m.add_function(wrap_pyfunction!(binance_step, m)?)?;
     Ok(())
 }

@@ -32,15 +32,17 @@ because ``L2Book.apply_decimal`` is all or nothing. Bad input never raises out o
 :meth:`FeedCore.on_message`: it is logged and counted (``stats``), and depth trouble becomes a
 resync.
 
-Cost per synced diff (bench/bench_marketdata.py, bench/bench_node.py): about 1.5-2.5 us,
-all of it in one ``on_message`` call: the Rust scan of the JSON text (``binance_scan``, which
-also returns where the level arrays start), a few integer compares
-(:meth:`BookSync.on_depth_text` applies the next diff of a synced book without building a
-``DepthDiff``), one Rust ``apply_depth_at`` (levels read from the text at those offsets, no
-second scan; about 0.1 us a level) and one ``BookUpdate``. A snapshot installs in
-O(n log n). The reference path (``json.loads`` + Python parsers +
-``apply_decimal``) costs about twice that and is taken only for messages the scanner does not
-read with certainty, and for every error.
+Cost per synced diff (bench/bench_marketdata.py, bench/bench_node.py): about 1-1.5 us, all
+of it in one ``on_message`` call with one Rust call in it, ``binance_step``: the scan of the
+JSON text (Binance's own layout of a depth diff is read without the general key dispatch),
+and for the next diff of a synced book (the common case of :meth:`BookSync.on_depth_text`)
+the levels read from the text and applied, the crossed check and the ``BookUpdate``;
+``on_message`` then records the update id and counts it. A bookTicker or aggTrade comes back
+with its decimals already in ticks and lots. Every other case gets the scan's tuple and goes
+through the Python rules (:meth:`BookSync.on_depth_text` and :meth:`BookSync.on_diff`), which
+own them. A snapshot installs in O(n log n). The reference path (``json.loads`` + Python
+parsers + ``apply_decimal``) costs several times that and is taken only for messages the
+scanner does not read with certainty, and for every error.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from tradecore._core import L2Book, binance_scan
+from tradecore._core import L2Book, binance_step
 from tradecore.enums import Side
 from tradecore.errors import OffGridError
 from tradecore.instrument import Instrument
@@ -471,17 +473,39 @@ class FeedCore:
     def on_message(self, text: str | bytes, recv_ns: int) -> MarketEvent | None:
         """One combined-stream message (``{"stream": ..., "data": {...}}``) read at ``recv_ns``.
 
-        Fast path: the Rust scanner (``binance_scan``) reads well-formed messages without
-        building Python dicts, and depth levels are applied from the text itself
-        (``L2Book.apply_depth_json``). Anything it does not read, and every error, takes the
-        reference path (``json.loads`` and the parsers of :mod:`~tradecore.marketdata.binance`),
-        which also words the error messages.
+        Fast path: the Rust step (``binance_step``) reads well-formed messages without
+        building Python dicts; the next diff of a synced book is applied from the text itself
+        in that same call, quotes and trades come back in ticks and lots. Anything it does not
+        read, and every error, takes the reference path (``json.loads`` and the parsers of
+        :mod:`~tradecore.marketdata.binance`), which also words the error messages; depth
+        diffs it leaves alone go through :meth:`BookSync.on_depth_text`.
         """
-        self.stats.messages += 1
+        stats = self.stats
+        stats.messages += 1
         if type(text) is str:
-            head = binance_scan(text)
+            head = binance_step(text, recv_ns, self.books)
+            if type(head) is BookUpdate:
+                # The next diff of a synced book, applied whole by binance_step (the common
+                # case of on_depth_text): record its id and count it here.
+                self.books[head.symbol].update_id = head.update_id
+                stats.depth_applied += 1
+                return head
             if head is not None:
-                if head[0] == 1:  # a depth diff, the most frequent message: no extra frame
+                kind = head[0]
+                if kind == 5:  # a bookTicker read on the symbol's grids
+                    _, symbol, update_id, bid, bid_qty, ask, ask_qty = head
+                    stats.quotes += 1
+                    return Quote(
+                        symbol,
+                        recv_ns + self._wall_offset,
+                        recv_ns,
+                        update_id,
+                        bid,
+                        bid_qty,
+                        ask,
+                        ask_qty,
+                    )
+                if kind == 1:  # a depth diff the Rust step did not apply: the Python rules
                     _, symbol, event_ms, first, last, b_at, a_at = head
                     sync = self.books.get(symbol)
                     if sync is not None and first <= last:
@@ -496,6 +520,27 @@ class FeedCore:
 
     def _fast(self, head: tuple[Any, ...], text: str, recv_ns: int) -> object:
         kind = head[0]
+        if kind == 6:  # an aggTrade read on the symbol's grids
+            _, symbol, trade_id, price, qty, trade_ms, buyer_is_maker = head
+            self.stats.trades += 1
+            return TradeTick(
+                symbol,
+                trade_ms * 1_000_000,
+                recv_ns,
+                price,
+                qty,
+                Side.SELL if buyer_is_maker else Side.BUY,
+                trade_id,
+            )
+        if kind == 4:
+            # binance_step applied the next diff whole and the book crossed: the rules of
+            # on_depth_text (which would have applied it the same way) take it from there.
+            _, symbol, event_ms, first, last, _, _ = head
+            crossed = self.books[symbol]
+            diff = DepthDiff(
+                crossed.symbol, first, last, None, None, event_ms * 1_000_000, recv_ns, text
+            )
+            return crossed._applied(diff, 0)
         if kind == 1:
             _, symbol, event_ms, first, last, b_at, a_at = head
             sync = self.books.get(symbol)

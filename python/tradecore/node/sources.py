@@ -22,8 +22,8 @@ Recordings are named by path (a cryptofeed directory or one of our ``.jsonl.gz``
 ``tradecore/node/data`` (see the README there for their source and license), so the demo runs
 without ``../shared``. Events of symbols the node does not trade are dropped here.
 
-Cost: the recorded source adds one clock read and one set lookup per message to the
-``FeedCore`` parse and book update.
+Cost: the recorded source adds one comparison, one clock read and one set lookup per message
+to the ``FeedCore`` parse and book update (pacing and snapshots share the one comparison).
 """
 
 from __future__ import annotations
@@ -248,23 +248,25 @@ class RecordedNodeSource:
                 side.append((t, 0, "", ""))
             heapq.heapify(side)
             on_message = core.on_message
-            # Time of the next snapshot or disconnect (one comparison per message).
-            next_side = side[0][0] if side else _NEVER
+            # One comparison per message: with no pace, against the time of the next snapshot
+            # or disconnect; with a pace, every message stops there (next_check stays 0).
+            next_check = 0 if speed > 0 else side[0][0] if side else _NEVER
             for t, text in rec.messages:
-                if t >= next_side:
+                if t >= next_check:
                     while side and side[0][0] <= t:
                         yield from self._side(core, heapq.heappop(side), wanted)
-                    next_side = side[0][0] if side else _NEVER
-                if speed > 0:
-                    if not start_mono:
-                        start_mono, start_t = mono(), t
-                    due = start_mono + int((t - start_t) / speed)
-                    while (wait := due - mono()) > 0:
-                        # Sleep in slices so the node can act (controls, a stop) meanwhile.
-                        time.sleep(min(wait, _IDLE_SLICE_NS) / 1e9)
-                        idle = self.on_idle
-                        if idle is not None and idle():
-                            return
+                    if speed > 0:
+                        if not start_mono:
+                            start_mono, start_t = mono(), t
+                        due = start_mono + int((t - start_t) / speed)
+                        while (wait := due - mono()) > 0:
+                            # Sleep in slices so the node can act (controls, a stop) meanwhile.
+                            time.sleep(min(wait, _IDLE_SLICE_NS) / 1e9)
+                            idle = self.on_idle
+                            if idle is not None and idle():
+                                return
+                    else:
+                        next_check = side[0][0] if side else _NEVER
                 self.stamp_ns = mono()
                 ev = on_message(text, t)
                 if ev is not None and ev.symbol in wanted:
