@@ -40,22 +40,30 @@ have a numerator of any length, and the only rounding is the one documented abov
 
 Fills are idempotent per ``(account, fill_id)``: a fill seen twice is ignored and counted.
 
-Cost: a fill is a few integer operations and three ``Decimal`` operations (cash, fees), a
-microsecond or two; a close against a fractional cost or realized P&L is computed on integer
-numerators and denominators (no ``Fraction`` operator), building at most one ``Fraction`` for
-the cost and one for the realized P&L, and only for values that are not whole.
-:meth:`Portfolio.equity` is two ``Decimal`` operations for an account with one book-marked
-position (about 0.6 us; the same digits and exponent as the views' sums, which it takes
-otherwise: about a microsecond per position), :meth:`Portfolio.mark_books` marks many books
-in one call,
-:meth:`Portfolio.record` one record; a view of an account is O(its positions) and builds every
-position view. Not on the tick-to-trade path.
+Representation: a position keeps its cost and realized P&L as integer numerator and
+denominator pairs in lowest terms (denominator > 0; 1 for a whole value), so a fill builds no
+``Fraction`` at all: ``Fraction`` (pure Python) costs about half a microsecond to construct.
+``Fraction`` values are built only where they are exposed (records, views, snapshots), from
+the reduced pair directly (:func:`_fraction`: the object ``Fraction(n, d)`` would give, without
+its normalizing constructor). ``Decimal`` context methods are bound once at import (a method
+looked up on a ``Context`` at every call costs more than the operation itself).
+
+Cost (CPython 3.11, instructions counted by callgrind): a fill is a few integer operations
+and four ``Decimal`` operations (cash, fees), about 13k instructions (~2 us); a close against a
+fractional cost or realized P&L adds a ``gcd`` or two. :meth:`Portfolio.equity` is two
+``Decimal`` operations for an account with one book-marked position (about 5k instructions;
+the same digits and exponent as the views' sums, which it takes otherwise: about a microsecond
+per position), :meth:`Portfolio.mark_books` marks many books in one call,
+:meth:`Portfolio.record` one record (the cost's ``Fraction`` built directly, the realized
+P&L's reused until a close changes it), :meth:`Portfolio.record_values` the same as plain ints
+(no object but a tuple); a view of an account is O(its positions) and builds every position
+view on integers (four ``Fraction`` objects, built directly). Not on the tick-to-trade path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import (
     MAX_EMAX,
     MAX_PREC,
@@ -69,6 +77,7 @@ from decimal import (
 )
 from fractions import Fraction
 from math import gcd
+from typing import Any
 
 from tradecore.enums import Side
 from tradecore.errors import UsageError
@@ -96,6 +105,58 @@ _EXACT = Context(
 _ZERO = Decimal(0)
 _BUY = Side.BUY
 
+# Bound once: ``_MONEY.add(...)`` looks the method up through the context's own getattr and
+# builds a bound method on every call (about 60 ns, as much as the addition).
+_money_add = _MONEY.add
+_money_sub = _MONEY.subtract
+_money_mul = _MONEY.multiply
+_exact_add = _EXACT.add
+_exact_mul = _EXACT.multiply
+_exact_scaleb = _EXACT.scaleb
+_new_object = object.__new__
+
+
+def _fraction_direct(n: int, d: int) -> Fraction:
+    """The ``Fraction`` equal to ``n / d``, given in lowest terms with ``d > 0``, built without
+    ``Fraction.__new__`` (its argument checks and ``gcd`` cost about 0.4 us): the two slots are
+    set as the normalizing constructor would set them (what ``Fraction._from_coprime_ints``
+    does in Python 3.12)."""
+    f: Any = _new_object(Fraction)
+    f._numerator = n
+    f._denominator = d
+    result: Fraction = f
+    return result
+
+
+def _fraction_checked(n: int, d: int) -> Fraction:
+    return Fraction(n, d)
+
+
+def _direct_is_exact() -> bool:
+    """Whether :func:`_fraction_direct` builds what ``Fraction(n, d)`` builds (checked once at
+    import: ``Fraction``'s slots are an implementation detail of CPython's ``fractions``)."""
+    if getattr(Fraction, "__slots__", None) != ("_numerator", "_denominator"):
+        return False
+    try:
+        for n, d in ((0, 1), (7, 1), (-22, 7), (10**30 + 1, 3 * 10**12)):
+            f, g = _fraction_direct(n, d), Fraction(n, d)
+            if (
+                type(f) is not Fraction
+                or (f.numerator, f.denominator) != (g.numerator, g.denominator)
+                or f != g
+                or hash(f) != hash(g)
+                or str(f) != str(g)
+            ):
+                return False
+    except Exception:  # any surprise means: use the constructor
+        return False
+    return True
+
+
+_DIRECT = _direct_is_exact()
+#: ``Fraction(n, d)`` for ``n / d`` in lowest terms, ``d > 0`` (the fast build when it is exact).
+_fraction = _fraction_direct if _DIRECT else _fraction_checked
+
 TickLots = int | Fraction
 
 #: Resolution of a position's cost basis after a partial close, in tick-lots: the cost left
@@ -109,12 +170,16 @@ COST_GRID = 10**12
 def _money(ticklots: TickLots, unit: Decimal) -> Decimal:
     """``ticklots * unit`` as Decimal: exact for terminating values, else 34 digits."""
     if isinstance(ticklots, int):
-        return _MONEY.multiply(Decimal(ticklots), unit)
-    num, den = ticklots.numerator, ticklots.denominator
+        return _money_mul(Decimal(ticklots), unit)
+    return _money_nd(ticklots.numerator, ticklots.denominator, unit)
+
+
+def _money_nd(num: int, den: int, unit: Decimal) -> Decimal:
+    """``num / den * unit`` (``den > 0``), as :func:`_money` gives it for ``Fraction(num, den)``."""
     # Exact whatever the length: after many partial closes an average's numerator can have
     # more digits than _MONEY keeps (its Inexact trap fired on long runs); the rounding, if
     # any, is the one division below.
-    scaled = _EXACT.multiply(Decimal(num), unit)
+    scaled = _exact_mul(Decimal(num), unit)
     if den == 1:
         return scaled
     twos = fives = 0
@@ -129,7 +194,7 @@ def _money(ticklots: TickLots, unit: Decimal) -> Decimal:
         # den = 2**twos * 5**fives divides 10**m: num / den = num * (10**m // den) / 10**m.
         m = max(twos, fives)
         factor = Decimal(10**m // den)
-        return _EXACT.scaleb(_EXACT.multiply(scaled, factor), -m)
+        return _exact_scaleb(_exact_mul(scaled, factor), -m)
     return _ROUND.divide(scaled, Decimal(den))
 
 
@@ -199,16 +264,57 @@ for _cls in (PositionRecord, EquitySample):
 del _cls
 
 
+def _slots_twin(cls: type) -> Any:
+    """A plain class with the very slots of ``cls`` (a frozen, slotted dataclass on base
+    ``object``): an instance gets its fields by plain slot stores and then becomes a ``cls`` by
+    assigning ``__class__`` (no ``type.__call__``, no ``__init__`` frame: about 150 ns less);
+    the result is an ordinary ``cls`` instance, equal to the constructor's."""
+    slots = tuple(cls.__dict__["__slots__"])
+    if slots != tuple(f.name for f in fields(cls)) or cls.__bases__ != (object,):
+        raise TypeError(f"{cls.__name__}: the twin needs one slot per field and base object")
+    return type(f"_{cls.__name__}Twin", (), {"__slots__": slots, "__module__": __name__})
+
+
+_RecordTwin = _slots_twin(PositionRecord)
+
+
 class _Position:
-    __slots__ = ("cost", "fees", "fills", "qty", "realized", "volume")
+    """One position: ``cost = cn / cd`` and ``realized = rn / rd`` tick-lots, each pair in
+    lowest terms with a positive denominator (1 when whole). ``rf`` caches the realized P&L
+    as a ``Fraction`` for :meth:`Portfolio.record` (None after every change of ``rn, rd``:
+    only a close changes it, so a record after an opening fill reuses it)."""
+
+    __slots__ = ("cd", "cn", "fees", "fills", "qty", "rd", "rf", "rn", "volume")
 
     def __init__(self) -> None:
         self.qty = 0
-        self.cost: TickLots = 0
-        self.realized: TickLots = 0
+        self.cn = 0
+        self.cd = 1
+        self.rn = 0
+        self.rd = 1
+        self.rf: Fraction | None = None
         self.fees = _ZERO
         self.volume = 0
         self.fills = 0
+
+    @property
+    def cost(self) -> TickLots:
+        """The cost basis: an int when whole, else a Fraction."""
+        return self.cn if self.cd == 1 else _fraction(self.cn, self.cd)
+
+    @property
+    def realized(self) -> TickLots:
+        """The realized P&L in tick-lots: an int when whole, else a Fraction."""
+        return self.rn if self.rd == 1 else _fraction(self.rn, self.rd)
+
+    def set_cost(self, value: TickLots) -> None:
+        f = Fraction(value)
+        self.cn, self.cd = f.numerator, f.denominator
+
+    def set_realized(self, value: TickLots) -> None:
+        f = Fraction(value)
+        self.rn, self.rd = f.numerator, f.denominator
+        self.rf = None
 
 
 class Portfolio:
@@ -236,13 +342,17 @@ class Portfolio:
             self._default_cash = self._check_cash(initial_cash, "initial_cash")
         self._cash: dict[int, Decimal] = dict(self._initial)
         self._pos: dict[int, dict[str, _Position]] = {}
+        # account -> (symbol, position) while the account has exactly one position (the
+        # common case; :meth:`equity` then needs no iteration over the account's dict).
+        self._one: dict[int, tuple[str, _Position]] = {}
         # A symbol's mark is in exactly one of these: ``_mid2`` holds twice the mark as an int
         # (what :meth:`mark` sets: mids are whole or half ticks, no Fraction to build on every
         # book), ``_marks`` an explicit exact price (:meth:`mark_price`).
         self._mid2: dict[str, int] = {}
         self._marks: dict[str, Fraction] = {}
         self._curve: dict[int, list[EquitySample]] = {}
-        self._fill_ids: set[tuple[int, int]] = set()
+        # Fill ids seen, per account (ints hash for free; a (account, id) tuple does not).
+        self._fill_ids: dict[int, set[int]] = {}
         self.duplicate_fills = 0
 
     @staticmethod
@@ -254,12 +364,28 @@ class Portfolio:
             raise UsageError(f"{what} must be finite, got {amount}")
         return d
 
+    def _new_position(
+        self, account: int, positions: dict[str, _Position], symbol: str
+    ) -> _Position:
+        """Open ``symbol``'s position of ``account`` (``positions`` is the account's dict)."""
+        pos = positions[symbol] = _Position()
+        self._sync_one(account, positions)
+        return pos
+
+    def _sync_one(self, account: int, positions: dict[str, _Position]) -> None:
+        """Keep ``_one[account]`` = the account's only position, absent unless exactly one."""
+        if len(positions) == 1:
+            [(symbol, pos)] = positions.items()
+            self._one[account] = (symbol, pos)
+        else:
+            self._one.pop(account, None)
+
     def add_instrument(self, instrument: Instrument) -> None:
         """Make ``instrument.symbol`` tradable (its tick and lot size price the positions)."""
         if not isinstance(instrument, Instrument):
             raise UsageError(f"instruments must be Instrument values, got {instrument!r}")
         self._inst[instrument.symbol] = instrument
-        unit = _MONEY.multiply(instrument.tick_size, instrument.lot_size)
+        unit = _money_mul(instrument.tick_size, instrument.lot_size)
         self._unit[instrument.symbol] = unit
         exp = unit.as_tuple().exponent
         if isinstance(exp, int) and exp <= 0:
@@ -297,43 +423,38 @@ class Portfolio:
                 f"{symbol!r} (no Instrument given to the portfolio)"
             )
         account = fill.account
-        key = (account, fill.fill_id)
-        fill_ids = self._fill_ids
-        if key in fill_ids:
+        fill_id = fill.fill_id
+        fill_ids = self._fill_ids.get(account)
+        if fill_ids is None:
+            fill_ids = self._fill_ids[account] = set()
+        elif fill_id in fill_ids:
             self.duplicate_fills += 1
             return
-        fill_ids.add(key)
+        fill_ids.add(fill_id)
         positions = self._pos.get(account)
         if positions is None:
             positions = self._account(account)
         pos = positions.get(symbol)
         if pos is None:
-            pos = positions[symbol] = _Position()
+            pos = self._new_position(account, positions, symbol)
         fqty = fill.qty
         signed = fqty if fill.side is _BUY else -fqty
         price = fill.price
         qty = pos.qty
         if qty == 0 or (qty > 0) == (signed > 0):
             pos.qty = qty + signed
-            cost = pos.cost
-            if type(cost) is int:
-                pos.cost = cost + price * signed
-            else:
-                # n / d + k is (n + k * d) / d, still in lowest terms: one constructor call
-                # instead of the Fraction operator's dispatch.
-                d = cost.denominator
-                pos.cost = Fraction(cost.numerator + price * signed * d, d)
+            # n / d + k is (n + k * d) / d, still in lowest terms.
+            cd = pos.cd
+            pos.cn += price * signed if cd == 1 else price * signed * cd
         else:
             self._close(pos, qty, signed, price)
         fee = fill.fee
-        pos.fees = _MONEY.add(pos.fees, fee)
+        pos.fees = _money_add(pos.fees, fee)
         pos.volume += fqty
         pos.fills += 1
         # unit * (price * signed): the same exact product as Decimal(price * signed) * unit.
         cash = self._cash
-        cash[account] = _MONEY.subtract(
-            _MONEY.subtract(cash[account], _MONEY.multiply(unit, price * signed)), fee
-        )
+        cash[account] = _money_sub(_money_sub(cash[account], _money_mul(unit, price * signed)), fee)
 
     @staticmethod
     def _close(pos: _Position, qty: int, signed: int, price: int) -> None:
@@ -346,9 +467,8 @@ class Portfolio:
         ``COST_GRID`` (bounded, whatever the number of partial closes), and the rounding only
         moves P&L between realized and unrealized: their sum is exact.
 
-        Computed on integer numerators and denominators (``Fraction`` operators cost a
-        microsecond or two each in CPython): a ``Fraction`` is built only for a stored value
-        that is not whole, at most one for the cost and one for the realized P&L.
+        Computed on the position's integer numerators and denominators (``Fraction``
+        operators cost a microsecond or two each in CPython); nothing is built.
         """
         sign = 1 if qty > 0 else -1
         size = signed if signed > 0 else -signed
@@ -356,15 +476,11 @@ class Portfolio:
         closing = size if size < held else held
         remaining = qty - sign * closing
         opening = size - closing
-        cost0 = pos.cost
-        if type(cost0) is int:
-            cn, cd = cost0, 1
-        else:
-            cn, cd = cost0.numerator, cost0.denominator
-        # kept = kn / kd in lowest terms (kd > 0), and the stored value ``kept``.
-        kept: int | Fraction
+        cn = pos.cn
+        cd = pos.cd
+        # kept = kn / kd in lowest terms (kd > 0).
         if opening or remaining == 0:
-            kept = kn = 0
+            kn = 0
             kd = 1
         else:
             # cost0 * remaining / qty, on integer numerator and denominator.
@@ -380,26 +496,26 @@ class Portfolio:
                     q += 1
                 g = gcd(q, COST_GRID)
                 kn, kd = q // g, COST_GRID // g
-            kept = kn if kd == 1 else Fraction(kn, kd)
         # realized + sign * closing * price - (cost0 - kept), over the common denominator.
-        old = pos.realized
-        if type(old) is int:
-            rn, rd = old, 1
-        else:
-            rn, rd = old.numerator, old.denominator
+        rn = pos.rn
+        rd = pos.rd
+        pos.rf = None
         if rd == 1 and cd == 1 and kd == 1:
-            pos.realized = rn + sign * closing * price - cn + kn
+            pos.rn = rn + sign * closing * price - cn + kn
         else:
             d = rd * cd * kd
             n = rn * cd * kd + rd * ((sign * closing * price * cd - cn) * kd + kn * cd)
             g = gcd(n, d)
-            pos.realized = n // g if g == d else Fraction(n // g, d // g)
+            pos.rn = n // g
+            pos.rd = d // g
         if opening:
             new_qty = pos.qty = -sign * opening
-            pos.cost = price * new_qty
+            pos.cn = price * new_qty
+            pos.cd = 1
         else:
             pos.qty = remaining
-            pos.cost = kept
+            pos.cn = kn
+            pos.cd = kd
 
     def mark(self, symbol: str, bid: int | None, ask: int | None) -> bool:
         """Mark ``symbol`` at the mid of ``bid`` and ``ask`` ticks (or the one given).
@@ -500,6 +616,69 @@ class Portfolio:
         return pos.cost if mark is None else pos.qty * mark
 
     def _view(self, account: int, symbol: str, pos: _Position) -> PositionView:
+        """The view, computed on integer numerators and denominators: the values (and the
+        ``Decimal`` contexts: a Fraction operand takes :func:`_money`'s exact path, an int its
+        60-digit product) are those of the ``Fraction`` arithmetic of the definitions
+        (``value = qty * mark`` or ``cost``, ``unrealized = value - cost``, ``avg = cost /
+        qty``), which a test compares with this."""
+        unit = self._unit[symbol]
+        qty = pos.qty
+        cn = pos.cn
+        cd = pos.cd
+        mid2 = self._mid2.get(symbol)
+        mark: Fraction | None
+        if mid2 is not None:
+            mn, md = (mid2 >> 1, 1) if not mid2 & 1 else (mid2, 2)
+            mark = _fraction(mn, md)
+        else:
+            mark = self._marks.get(symbol)
+        if mark is None:
+            # value = cost: an int when whole (the 60-digit product), else a Fraction.
+            vn, vd = cn, cd
+            market_value = _money_mul(Decimal(cn), unit) if cd == 1 else _money_nd(cn, cd, unit)
+        else:
+            # value = qty * mark, a Fraction even when whole.
+            n = qty * mark.numerator
+            d = mark.denominator
+            g = gcd(n, d)
+            vn, vd = n // g, d // g
+            market_value = _money_nd(vn, vd, unit)
+        # unrealized = value - cost, a Fraction.
+        n = vn * cd - cn * vd
+        d = vd * cd
+        g = gcd(n, d)
+        un, ud = n // g, d // g
+        avg: Fraction | None = None
+        avg_price: Decimal | None = None
+        if qty:
+            n, d = (cn, cd * qty) if qty > 0 else (-cn, -cd * qty)
+            g = gcd(n, d)
+            n //= g
+            d //= g
+            avg = _fraction(n, d)
+            avg_price = _money_nd(n, d, self._inst[symbol].tick_size)
+        rn = pos.rn
+        rd = pos.rd
+        return PositionView(
+            account=account,
+            symbol=symbol,
+            qty=qty,
+            avg_price_ticks=avg,
+            avg_price=avg_price,
+            realized_pnl=_money_mul(Decimal(rn), unit) if rd == 1 else _money_nd(rn, rd, unit),
+            unrealized_pnl=_money_nd(un, ud, unit),
+            fees=pos.fees,
+            market_value=market_value,
+            mark_ticks=mark,
+            realized_ticklots=_fraction(rn, rd),
+            unrealized_ticklots=_fraction(un, ud),
+            volume=pos.volume,
+            fills=pos.fills,
+        )
+
+    def _view_reference(self, account: int, symbol: str, pos: _Position) -> PositionView:
+        """:meth:`_view` by ``Fraction`` arithmetic, as the definitions read (the reference
+        its tests compare with)."""
         unit = self._unit[symbol]
         mark = self.mark_of(symbol)
         value: TickLots = pos.cost if mark is None else pos.qty * mark
@@ -552,18 +731,18 @@ class Portfolio:
         gross = _ZERO
         net = _ZERO
         for view in self.positions(account):
-            realized = _EXACT.add(realized, view.realized_pnl)
-            unrealized = _EXACT.add(unrealized, view.unrealized_pnl)
-            fees = _EXACT.add(fees, view.fees)
-            gross = _EXACT.add(gross, _EXACT.abs(view.market_value))
-            net = _EXACT.add(net, view.market_value)
+            realized = _exact_add(realized, view.realized_pnl)
+            unrealized = _exact_add(unrealized, view.unrealized_pnl)
+            fees = _exact_add(fees, view.fees)
+            gross = _exact_add(gross, _EXACT.abs(view.market_value))
+            net = _exact_add(net, view.market_value)
         return AccountView(
             account=account,
             cash=cash,
             realized_pnl=realized,
             unrealized_pnl=unrealized,
             fees=fees,
-            equity=_EXACT.add(cash, net),
+            equity=_exact_add(cash, net),
             gross_exposure=gross,
             net_exposure=net,
         )
@@ -585,9 +764,9 @@ class Portfolio:
         operations (a product with the unit or the precomputed half unit, a sum with the
         cash); anything else takes :meth:`_equity_general`, the same sums written out.
         """
-        positions = self._pos.get(account)
-        if positions and len(positions) == 1:
-            [(sym, pos)] = positions.items()
+        one = self._one.get(account)
+        if one is not None:
+            sym, pos = one
             mid2 = self._mid2.get(sym)
             units = self._unit_fast.get(sym)
             if mid2 is not None and units is not None:
@@ -595,12 +774,12 @@ class Portfolio:
                 if twice & 1:
                     # (twice * 5 * unit) scaled down one digit, as _equity_general computes
                     # it: the same coefficient and exponent from one product.
-                    money = _EXACT.multiply(units[1], twice)
+                    money = _exact_mul(units[1], twice)
                 else:
-                    money = _MONEY.multiply(units[0], twice >> 1)
+                    money = _money_mul(units[0], twice >> 1)
                 # _equity_general adds money to Decimal(0) first: with an exponent <= 0 that
                 # sum is money itself (same coefficient, exponent and sign).
-                return _EXACT.add(self._cash.get(account, self._default_cash), money)
+                return _exact_add(self._cash.get(account, self._default_cash), money)
         return self._equity_general(account)
 
     def _equity_general(self, account: int) -> Decimal:
@@ -619,19 +798,19 @@ class Portfolio:
                 if mid2 is not None:
                     twice = pos.qty * mid2
                     if not twice & 1:
-                        money = _MONEY.multiply(unit[sym], twice >> 1)
+                        money = _money_mul(unit[sym], twice >> 1)
                     else:
                         # twice / 2 ticks: what _money does for a denominator of 2, without
                         # the Fraction (num * unit * 5, scaled down one digit).
-                        money = _EXACT.scaleb(_EXACT.multiply(unit[sym], twice * 5), -1)
+                        money = _exact_scaleb(_exact_mul(unit[sym], twice * 5), -1)
                 else:
                     value = self._value(sym, pos)
                     if type(value) is int:
-                        money = _MONEY.multiply(unit[sym], value)
+                        money = _money_mul(unit[sym], value)
                     else:
                         money = _money(value, unit[sym])
-                net = _EXACT.add(net, money)
-        return _EXACT.add(cash, net)
+                net = _exact_add(net, money)
+        return _exact_add(cash, net)
 
     def record(self, account: int, symbol: str) -> PositionRecord | None:
         """The exact record of one position (as :meth:`snapshot` has it), None if never opened."""
@@ -639,18 +818,48 @@ class Portfolio:
         pos = positions.get(symbol) if positions is not None else None
         if pos is None:
             return None
-        cost = pos.cost
-        realized = pos.realized
-        return PositionRecord(
-            account,
-            symbol,
-            pos.qty,
-            cost if type(cost) is Fraction else Fraction(cost),
-            realized if type(realized) is Fraction else Fraction(realized),
-            pos.fees,
-            pos.volume,
-            pos.fills,
-        )
+        realized = pos.rf
+        if _DIRECT:
+            # _fraction_direct, inlined (one call per fill: the calls would cost as much).
+            cost: Any = _new_object(Fraction)
+            cost._numerator = pos.cn
+            cost._denominator = pos.cd
+            if realized is None:
+                built: Any = _new_object(Fraction)
+                built._numerator = pos.rn
+                built._denominator = pos.rd
+                realized = pos.rf = built
+        else:
+            cost = Fraction(pos.cn, pos.cd)
+            if realized is None:
+                realized = pos.rf = Fraction(pos.rn, pos.rd)
+        # PositionRecord(account, symbol, ...), built through its twin (every field, in order).
+        rec = _RecordTwin()
+        rec.account = account
+        rec.symbol = symbol
+        rec.qty = pos.qty
+        rec.cost_ticklots = cost
+        rec.realized_ticklots = realized
+        rec.fees = pos.fees
+        rec.volume = pos.volume
+        rec.fills = pos.fills
+        rec.__class__ = PositionRecord
+        result: PositionRecord = rec
+        return result
+
+    def record_values(
+        self, account: int, symbol: str
+    ) -> tuple[int, int, int, int, int, Decimal, int, int] | None:
+        """:meth:`record` as plain values, None if never opened: ``(qty, cost numerator, cost
+        denominator, realized numerator, realized denominator, fees, volume, fills)``, each
+        ratio in lowest terms with a positive denominator (``record(...).cost_ticklots ==
+        Fraction(cost numerator, cost denominator)``). Builds no object but the tuple: for a
+        caller that only turns the record into text (the store's ``position_values_op``)."""
+        positions = self._pos.get(account)
+        pos = positions.get(symbol) if positions is not None else None
+        if pos is None:
+            return None
+        return (pos.qty, pos.cn, pos.cd, pos.rn, pos.rd, pos.fees, pos.volume, pos.fills)
 
     def sample(self, ts_ns: int) -> list[EquitySample]:
         """Append one equity sample per account at ``ts_ns``; returns them."""
@@ -683,8 +892,8 @@ class Portfolio:
                 account=acc,
                 symbol=sym,
                 qty=pos.qty,
-                cost_ticklots=Fraction(pos.cost),
-                realized_ticklots=Fraction(pos.realized),
+                cost_ticklots=_fraction(pos.cn, pos.cd),
+                realized_ticklots=_fraction(pos.rn, pos.rd),
                 fees=pos.fees,
                 volume=pos.volume,
                 fills=pos.fills,
@@ -712,11 +921,11 @@ class Portfolio:
                 )
             pos = _Position()
             pos.qty = rec.qty
-            cost = Fraction(rec.cost_ticklots)
-            pos.cost = cost.numerator if cost.denominator == 1 else cost
-            realized = Fraction(rec.realized_ticklots)
-            pos.realized = realized.numerator if realized.denominator == 1 else realized
+            pos.set_cost(rec.cost_ticklots)
+            pos.set_realized(rec.realized_ticklots)
             pos.fees = rec.fees
             pos.volume = rec.volume
             pos.fills = rec.fills
-            self._account(rec.account)[rec.symbol] = pos
+            positions = self._account(rec.account)
+            positions[rec.symbol] = pos
+            self._sync_one(rec.account, positions)

@@ -119,19 +119,17 @@ from tradecore.node.summary import AccountSummary, NodeSummary
 from tradecore.risk import LossBaseline, RiskEngine, RiskEvent, RiskEventKind, RiskLimits
 from tradecore.risk.engine import DAY_NS
 from tradecore.store import (
-    AccountRow,
     Op,
-    PositionRow,
     RiskBaselineRow,
     RiskEventRow,
     Store,
     StoreError,
-    account_op,
+    account_values_op,
     cursor_op,
     fill_op,
     order_event_op,
     order_op,
-    position_op,
+    position_values_op,
     risk_baseline_op,
     risk_event_op,
     strategy_state_op,
@@ -334,20 +332,6 @@ class _RiskState:
         if value is None:
             value = node._equity[account] = node._account_equity(account)
         return value
-
-
-def _position_row(rec: PositionRecord, ts_ns: int) -> PositionRow:
-    return PositionRow(
-        rec.account,
-        rec.symbol,
-        rec.qty,
-        rec.cost_ticklots,
-        rec.realized_ticklots,
-        rec.fees,
-        rec.volume,
-        rec.fills,
-        ts_ns,
-    )
 
 
 class Node:
@@ -1273,12 +1257,14 @@ class Node:
             # a single position (the usual case: one fill since the last commit) needs no sort.
             keys = sorted(dirty) if len(dirty) > 1 else list(dirty)
             for acc, sym in keys:
-                rec = pf.record(acc, sym)
-                if rec is not None:
-                    ops.append(position_op(_position_row(rec, now)))
+                # The same ops as position_op / account_op of the records, without building a
+                # PositionRecord, a PositionRow and an AccountRow per fill.
+                values = pf.record_values(acc, sym)
+                if values is not None:
+                    ops.append(position_values_op(acc, sym, values, now))
             accounts = sorted({a for a, _ in keys}) if len(keys) > 1 else [keys[0][0]]
             for acc in accounts:
-                ops.append(account_op(AccountRow(acc, pf.cash(acc), pf.initial_cash(acc), now)))
+                ops.append(account_values_op(acc, pf.cash(acc), pf.initial_cash(acc), now))
             dirty.clear()
         if ops:
             self.store.put(*ops)

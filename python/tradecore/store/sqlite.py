@@ -27,13 +27,23 @@ Durability: ``journal_mode=WAL`` with ``synchronous=NORMAL``: a commit reaches t
 the writer moves on, so a killed process loses nothing committed (an OS crash may lose the last
 commits, never consistency). Cost: one ``put`` on the hot path; the writer spends a few
 microseconds per row in C (multi-row INSERTs over runs of the same statement, so that it
-needs the GIL once per chunk of rows, not once per row: see ``_execute_rows``).
+needs the GIL once per chunk of rows, not once per row: see ``_execute_rows``; a chunk's
+values are flattened by ``itertools.chain``, not a Python loop per value).
+
+Row builders (``order_op``, ``fill_op`` ...) run on the trading thread for every report: a
+tuple of the row's values, enum texts looked up in dicts, money as ``str(Decimal)``, exact
+ratios as ``str(Fraction)`` (``"n"`` or ``"n/d"``, written from the Fraction's two ints).
+:func:`position_values_op` and :func:`account_values_op` build the same ops as
+:func:`position_op` and :func:`account_op` straight from plain values (no row object), for a
+caller on the per-fill path. Each is a microsecond or less; most of it is int and Decimal to
+text.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import json.encoder
 import logging
@@ -343,8 +353,19 @@ _ORDER_COLUMNS = (
 )
 
 
-# The op builders run on the trading thread for every report: an enum member's text is read
-# as ``member._value_`` (a plain attribute; ``.value`` is a Python-level property, ~150 ns).
+# The op builders run on the trading thread for every report: an enum member's text is looked
+# up in a dict built from ``member._value_`` (``.value`` is a Python-level property, ~150 ns;
+# ``._value_`` on a str-subclass member is an unspecialized attribute load, ~60 ns; the dict
+# lookup hashes the str member in C, ~30 ns).
+_SIDE_TEXT: Final[dict[Side, str]] = {m: m._value_ for m in Side}
+_TYPE_TEXT: Final[dict[OrderType, str]] = {m: m._value_ for m in OrderType}
+_TIF_TEXT: Final[dict[TimeInForce, str]] = {m: m._value_ for m in TimeInForce}
+_STATUS_TEXT: Final[dict[OrderStatus, str]] = {m: m._value_ for m in OrderStatus}
+_KIND_TEXT: Final[dict[OrderEventKind, str]] = {m: m._value_ for m in OrderEventKind}
+_LIQUIDITY_TEXT: Final[dict[Liquidity | None, str | None]] = {
+    None: None,
+    **{m: m._value_ for m in Liquidity},
+}
 
 
 def order_op(order: Order, run_id: int) -> Op:
@@ -356,16 +377,16 @@ def order_op(order: Order, run_id: int) -> Op:
             r.account,
             r.client_order_id,
             r.symbol,
-            r.side._value_,
-            r.order_type._value_,
-            r.tif._value_,
+            _SIDE_TEXT[r.side],
+            _TYPE_TEXT[r.order_type],
+            _TIF_TEXT[r.tif],
             1 if r.post_only else 0,
             r.strategy,
             r.tag,
             r.price,
             r.qty,
             r.ts_ns,
-            order.status._value_,
+            _STATUS_TEXT[order.status],
             order.price,
             order.qty,
             order.filled_qty,
@@ -382,23 +403,22 @@ def order_op(order: Order, run_id: int) -> Op:
 
 def order_event_op(ev: OrderEvent, run_id: int) -> Op:
     """The insert of one execution report."""
-    liquidity = ev.liquidity
     return (
         OP_ORDER_EVENT,
         (
             run_id,
-            ev.kind._value_,
+            _KIND_TEXT[ev.kind],
             ev.account,
             ev.client_order_id,
             ev.symbol,
-            ev.side._value_,
+            _SIDE_TEXT[ev.side],
             ev.price,
             ev.qty,
             ev.leaves,
             ev.ts_ns,
             ev.event_id,
             ev.reason,
-            None if liquidity is None else liquidity._value_,
+            _LIQUIDITY_TEXT[ev.liquidity],
             str(ev.fee),
             ev.venue_order_id,
         ),
@@ -414,10 +434,10 @@ def fill_op(fill: Fill, run_id: int) -> Op:
             fill.account,
             fill.symbol,
             fill.client_order_id,
-            fill.side._value_,
+            _SIDE_TEXT[fill.side],
             fill.price,
             fill.qty,
-            fill.liquidity._value_,
+            _LIQUIDITY_TEXT[fill.liquidity],
             str(fill.fee),
             fill.ts_ns,
             fill.fill_id,
@@ -426,16 +446,36 @@ def fill_op(fill: Fill, run_id: int) -> Op:
     )
 
 
+# Fraction typed Any: its private slots are read below (their values are what str() prints);
+# never matched (str() is used) if this Python's Fraction does not have those two slots.
+_FRACTION: Any = (
+    Fraction if getattr(Fraction, "__slots__", None) == ("_numerator", "_denominator") else None
+)
+
+
 def position_op(pos: PositionRow) -> Op:
-    """The upsert of one position."""
+    """The upsert of one position (``str()`` of each exact value: ``"n"`` or ``"n/d"``)."""
+    # str(Fraction) is a Python method; the same text from its two int slots costs half.
+    cost: Any = pos.cost_ticklots
+    if type(cost) is _FRACTION:
+        d = cost._denominator
+        cost = str(cost._numerator) if d == 1 else f"{cost._numerator}/{d}"
+    else:
+        cost = str(cost)
+    realized: Any = pos.realized_ticklots
+    if type(realized) is _FRACTION:
+        d = realized._denominator
+        realized = str(realized._numerator) if d == 1 else f"{realized._numerator}/{d}"
+    else:
+        realized = str(realized)
     return (
         OP_POSITION,
         (
             pos.account,
             pos.symbol,
             pos.qty,
-            str(pos.cost_ticklots),
-            str(pos.realized_ticklots),
+            cost,
+            realized,
             str(pos.fees),
             pos.volume,
             pos.fills,
@@ -444,9 +484,45 @@ def position_op(pos: PositionRow) -> Op:
     )
 
 
+def position_values_op(
+    account: int,
+    symbol: str,
+    values: tuple[int, int, int, int, int, Decimal, int, int],
+    ts_ns: int,
+) -> Op:
+    """:func:`position_op` of the position ``values`` describes, without the row objects.
+
+    ``values`` is ``(qty, cost numerator, cost denominator, realized numerator, realized
+    denominator, fees, volume, fills)``, each ratio in lowest terms with a positive
+    denominator: what ``Portfolio.record_values`` returns. The op is the one
+    ``position_op(PositionRow(account, symbol, qty, Fraction(cn, cd), Fraction(rn, rd), fees,
+    volume, fills, ts_ns))`` builds (a test compares them).
+    """
+    qty, cn, cd, rn, rd, fees, volume, fills = values
+    return (
+        OP_POSITION,
+        (
+            account,
+            symbol,
+            qty,
+            str(cn) if cd == 1 else f"{cn}/{cd}",
+            str(rn) if rd == 1 else f"{rn}/{rd}",
+            str(fees),
+            volume,
+            fills,
+            ts_ns,
+        ),
+    )
+
+
 def account_op(row: AccountRow) -> Op:
     """The upsert of one account's cash."""
     return (OP_ACCOUNT, (row.account, str(row.cash), str(row.initial_cash), row.ts_ns))
+
+
+def account_values_op(account: int, cash: Decimal, initial_cash: Decimal, ts_ns: int) -> Op:
+    """``account_op(AccountRow(account, cash, initial_cash, ts_ns))``, without the row."""
+    return (OP_ACCOUNT, (account, str(cash), str(initial_cash), ts_ns))
 
 
 def risk_event_op(ev: RiskEventRow, run_id: int) -> Op:
@@ -649,7 +725,7 @@ class Store:
     def _commit(self, conn: sqlite3.Connection, batch: list[Sequence[Op]]) -> None:
         try:
             conn.execute("BEGIN")
-            _execute_ops(conn, (op for item in batch for op in item))
+            _execute_ops(conn, batch)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(conn)
@@ -665,7 +741,7 @@ class Store:
     def _commit_alone(self, conn: sqlite3.Connection, item: Sequence[Op]) -> None:
         try:
             conn.execute("BEGIN")
-            _execute_ops(conn, item)
+            _execute_ops(conn, (item,))
             conn.execute("COMMIT")
             self.committed_items += 1
         except sqlite3.Error as exc:
@@ -866,8 +942,9 @@ class _Closing:
         self._conn.close()
 
 
-def _execute_ops(conn: sqlite3.Connection, ops: Iterable[Op]) -> None:
-    """Execute ``ops`` grouped by statement, each group as multi-row INSERTs in put order.
+def _execute_ops(conn: sqlite3.Connection, items: Iterable[Sequence[Op]]) -> None:
+    """Execute the ops of ``items`` grouped by statement, each group as multi-row INSERTs in
+    put order.
 
     Each statement writes its own table and no table depends on another (no foreign keys, no
     triggers), and the caller runs the whole batch in one transaction: so keeping the order
@@ -876,15 +953,19 @@ def _execute_ops(conn: sqlite3.Connection, ops: Iterable[Op]) -> None:
     tables (fill, order, position), so grouping is what makes the runs long.
     """
     groups: dict[int, list[tuple[Any, ...]]] = {}
-    for op_code, row in ops:
-        rows = groups.get(op_code)
-        if rows is None:
-            groups[op_code] = [row]
-        else:
-            rows.append(row)
+    get = groups.get
+    for item in items:
+        for op_code, row in item:
+            rows = get(op_code)
+            if rows is None:
+                groups[op_code] = [row]
+            else:
+                rows.append(row)
     for op_code, rows in groups.items():
         _execute_rows(conn, op_code, rows)
 
+
+_chain = itertools.chain.from_iterable
 
 #: Most rows in one multi-row INSERT.
 _MAX_ROWS = 256
@@ -922,7 +1003,7 @@ def _execute_rows(conn: sqlite3.Connection, code: int, rows: list[tuple[Any, ...
         if k == 1:
             conn.execute(_STATEMENTS[code], rows[i])
         else:
-            conn.execute(_multi_row(code, k), [v for r in rows[i : i + k] for v in r])
+            conn.execute(_multi_row(code, k), list(_chain(rows[i : i + k])))
         i += k
 
 
