@@ -98,7 +98,13 @@ identical (iteration orders are fixed, the only randomness is the seeded jitter)
 Cost: ``submit`` with latency is a clock read, a jitter draw and a heap push (about a
 microsecond). Without latency the order is handled inside ``submit``: an aggressive order
 reads the best opposite level (``best_bid``/``best_ask``) and reads ``depth`` only if it needs
-more than that level has; each report is one :class:`OrderEvent`. A BookUpdate of a symbol
+more than that level has; each report is one :class:`OrderEvent`, built without the
+constructor call (see :mod:`tradecore.execution.types`). The fill at the best level is done
+inline on arrival, and an order that it fills completely never gets a paper order object
+(a taker IOC at zero latency: about 1.5 us for ACCEPTED and FILL, CPython 3.11). A fill's
+fee is remembered per symbol, liquidity and notional (``price * qty``): the exact Decimal
+product is computed once per notional (up to 4,096 remembered, then forgotten at once).
+A BookUpdate of a symbol
 where we have nothing (no resting order, no ``taken`` entry, nothing in flight) costs a few
 attribute checks; otherwise one ``qty_at`` per price where we rest plus one per ``taken``
 entry, and it touches orders only at levels that changed; a TradeTick touches only our levels
@@ -127,7 +133,14 @@ from typing import Any
 from tradecore.enums import OrderType, Side, TimeInForce
 from tradecore.errors import UsageError
 from tradecore.execution.client import EventSink
-from tradecore.execution.types import Liquidity, Order, OrderEvent, OrderEventKind, OrderRequest
+from tradecore.execution.types import (
+    Liquidity,
+    Order,
+    OrderEvent,
+    OrderEventKind,
+    OrderRequest,
+    _EventSlots,
+)
 from tradecore.instrument import Instrument
 from tradecore.marketdata.events import BookUpdate, BookView, TradeTick
 
@@ -300,10 +313,12 @@ class _Symbol:
         "bids",
         "book",
         "instrument",
+        "maker_fees",
         "maker_rate",
         "qty_at",
         "taken_asks",
         "taken_bids",
+        "taker_fees",
         "taker_rate",
     )
 
@@ -312,12 +327,29 @@ class _Symbol:
         unit = _MONEY.multiply(instrument.tick_size, instrument.lot_size)
         self.maker_rate = _MONEY.divide(_MONEY.multiply(unit, maker_bps), _BPS)
         self.taker_rate = _MONEY.divide(_MONEY.multiply(unit, taker_bps), _BPS)
+        # Fee of a fill by its notional (price * qty, tick-lots): the exact product of the
+        # rate and the notional, computed once (a Decimal multiplication is ~300 ns, a dict
+        # hit ~50); emptied when it reaches _FEE_MEMO entries.
+        self.maker_fees: dict[int, Decimal] = {}
+        self.taker_fees: dict[int, Decimal] = {}
         self.book: BookView | None = None
         self.qty_at: Callable[[Side, int], int] = _no_book
         self.bids: dict[int, _Level] = {}
         self.asks: dict[int, _Level] = {}
         self.taken_bids: dict[int, int] = {}  # lots we took from the market's bids, by price
         self.taken_asks: dict[int, int] = {}
+
+
+_FEE_MEMO = 4_096  # fees remembered per symbol and liquidity (see _Symbol)
+
+
+def _fee(memo: dict[int, Decimal], rate: Decimal, notional: int) -> Decimal:
+    """``rate * notional`` exactly, remembered in ``memo`` (emptied when it is full)."""
+    fee = _MONEY.multiply(rate, notional)
+    if len(memo) >= _FEE_MEMO:
+        memo.clear()
+    memo[notional] = fee
+    return fee
 
 
 def _no_book(side: Side, price: int) -> int:
@@ -607,24 +639,25 @@ class PaperBroker:
         liquidity: Liquidity | None = None,
         fee: Decimal = _ZERO,
     ) -> None:
-        self._eid += 1
-        self._out.append(
-            OrderEvent(
-                kind,
-                req.account,
-                req.client_order_id,
-                req.symbol,
-                req.side,
-                price,
-                qty,
-                leaves,
-                ts,
-                self._eid,
-                reason,
-                liquidity,
-                fee,
-            )
-        )
+        self._eid = eid = self._eid + 1
+        # OrderEvent(kind, account, ..., fee), built without the constructor call (types.py).
+        e = _EventSlots()
+        e.kind = kind
+        e.account = req.account
+        e.client_order_id = req.client_order_id
+        e.symbol = req.symbol
+        e.side = req.side
+        e.price = price
+        e.qty = qty
+        e.leaves = leaves
+        e.ts_ns = ts
+        e.event_id = eid
+        e.reason = reason
+        e.liquidity = liquidity
+        e.fee = fee
+        e.venue_order_id = 0
+        e.__class__ = OrderEvent
+        self._out.append(e)
 
     def _flush(self) -> None:
         """Deliver the queued reports, in order, once the broker's state is consistent.
@@ -633,17 +666,18 @@ class PaperBroker:
         into the broker (a strategy reacting to a fill) sees a consistent broker; its own
         reports are queued behind and delivered by the outermost flush.
         """
-        if self._delivering or not self._out:
+        out = self._out
+        if self._delivering or not out:
             return
         sink = self._sink
         if sink is None:
             return
-        out = self._out
         self._delivering = True
         i = 0
         try:
-            while i < len(out):
-                ev = out[i]
+            # A list iterator sees what the sink appends meanwhile (it compares its index
+            # with the current length at every step): those are delivered in this loop too.
+            for ev in out:
                 i += 1
                 sink(ev)
         finally:
@@ -660,21 +694,40 @@ class PaperBroker:
         stats.fills += 1
         if liq is _MAKER:
             rate = st.maker_rate
+            fees = st.maker_fees
             stats.maker_fills += 1
         else:
             rate = st.taker_rate
+            fees = st.taker_fees
             stats.taker_fills += 1
-        fee = _MONEY.multiply(rate, price * qty) if rate else _ZERO
+        if rate:
+            notional = price * qty
+            fee = fees.get(notional)
+            if fee is None:
+                fee = _fee(fees, rate, notional)
+        else:
+            fee = _ZERO
         if leaves == 0 and o.level is not None:
             self._unrest(st, o)
         req = o.request
         self._eid = eid = self._eid + 1
-        self._out.append(
-            OrderEvent(
-                _FILL, o.account, o.coid, req.symbol, req.side, price, qty, leaves, ts, eid, "",
-                liq, fee,
-            )
-        )  # fmt: skip
+        e = _EventSlots()  # the FILL report, built as in ``_emit``
+        e.kind = _FILL
+        e.account = o.account
+        e.client_order_id = o.coid
+        e.symbol = req.symbol
+        e.side = req.side
+        e.price = price
+        e.qty = qty
+        e.leaves = leaves
+        e.ts_ns = ts
+        e.event_id = eid
+        e.reason = ""
+        e.liquidity = liq
+        e.fee = fee
+        e.venue_order_id = 0
+        e.__class__ = OrderEvent
+        self._out.append(e)
 
     # ------------------------------------------------------------------ arrivals
 
@@ -683,52 +736,119 @@ class PaperBroker:
         if st is None:
             self._reject(req, "UNKNOWN_SYMBOL", t)
             return
-        key = (req.account, req.client_order_id)
-        if key in self._requests:
+        account = req.account
+        coid = req.client_order_id
+        key = (account, coid)
+        requests = self._requests
+        if key in requests:
             self._reject(req, "DUPLICATE_ORDER_ID", t)
             return
-        self._requests[key] = (req.symbol, req.side is _BUY)
-        if req.qty <= 0:
+        side = req.side
+        is_buy = side is _BUY
+        requests[key] = (req.symbol, is_buy)
+        qty = req.qty
+        if qty <= 0:
             self._reject(req, "INVALID_QTY", t)
             return
+        price = req.price
         is_market = req.order_type is _MARKET
-        if not is_market and req.price <= 0:
+        if not is_market and price <= 0:
             self._reject(req, "INVALID_PRICE", t)
             return
-        if st.book is None:
+        book = st.book
+        if book is None:
             self._reject(req, "NO_MARKET_DATA", t)
             return
-        o = _Order(req)
-        limit = None if is_market else req.price
-        if req.post_only and self._available(st, o.is_buy, limit, 1) > 0:
+        limit = None if is_market else price
+        if req.post_only and self._available(st, is_buy, limit, 1) > 0:
             self._reject(req, "WOULD_CROSS", t)
             return
         stats = self.stats
         stats.accepted += 1
-        qty = req.qty
         self._eid = eid = self._eid + 1
         out = self._out
-        out.append(
-            OrderEvent(
-                _ACCEPTED, o.account, o.coid, req.symbol, req.side, req.price, qty, qty, t, eid
-            )
-        )
+        e = _EventSlots()  # the ACCEPTED report, built as in ``_emit``
+        e.kind = _ACCEPTED
+        e.account = account
+        e.client_order_id = coid
+        e.symbol = req.symbol
+        e.side = side
+        e.price = price
+        e.qty = qty
+        e.leaves = qty
+        e.ts_ns = t
+        e.event_id = eid
+        e.reason = ""
+        e.liquidity = None
+        e.fee = _ZERO
+        e.venue_order_id = 0
+        e.__class__ = OrderEvent
+        out.append(e)
         tif = req.tif
-        if tif is _FOK and self._available(st, o.is_buy, limit, qty) < qty:
+        if tif is _FOK and self._available(st, is_buy, limit, qty) < qty:
             stats.expired += 1
-            self._emit(_EXPIRED, req, req.price, qty, 0, t, "FOK_UNFILLED")
+            self._emit(_EXPIRED, req, price, qty, 0, t, "FOK_UNFILLED")
             return
-        self._take(st, o, limit, t)
-        leaves = o.leaves
-        if leaves == 0:
-            return
+        # ``_take`` for the best opposite level, inlined: the order is not resting yet, so a
+        # fill there is ``_fill`` without the unrest; the paper order (``_Order``) is built
+        # only if something is left for the deeper levels or for the book.
+        o: _Order | None = None
+        leaves = qty
+        best = book.best_ask() if is_buy else book.best_bid()
+        if best is not None:
+            p, q = best
+            if limit is None or (p <= limit if is_buy else p >= limit):
+                taken = st.taken_asks if is_buy else st.taken_bids
+                had = taken.get(p, 0)
+                avail = q - had
+                if avail > 0:
+                    f = avail if avail < qty else qty
+                    taken[p] = had + f
+                    leaves = qty - f
+                    stats.fills += 1
+                    stats.taker_fills += 1
+                    if st.taker_rate:
+                        notional = p * f
+                        fee = st.taker_fees.get(notional)
+                        if fee is None:
+                            fee = _fee(st.taker_fees, st.taker_rate, notional)
+                    else:
+                        fee = _ZERO
+                    self._eid = eid = eid + 1
+                    e = _EventSlots()  # the FILL report, as ``_fill`` builds it
+                    e.kind = _FILL
+                    e.account = account
+                    e.client_order_id = coid
+                    e.symbol = req.symbol
+                    e.side = side
+                    e.price = p
+                    e.qty = f
+                    e.leaves = leaves
+                    e.ts_ns = t
+                    e.event_id = eid
+                    e.reason = ""
+                    e.liquidity = _TAKER
+                    e.fee = fee
+                    e.venue_order_id = 0
+                    e.__class__ = OrderEvent
+                    out.append(e)
+                if leaves == 0:
+                    return
+                o = _Order(req)
+                o.leaves = leaves
+                self._walk(st, o, limit, t, book, is_buy, taken)
+                leaves = o.leaves
+                if leaves == 0:
+                    return
         if is_market:
             stats.expired += 1
-            self._emit(_EXPIRED, req, req.price, leaves, 0, t, "NO_LIQUIDITY")
+            self._emit(_EXPIRED, req, price, leaves, 0, t, "NO_LIQUIDITY")
         elif tif is not _GTC:
             stats.expired += 1
-            self._emit(_EXPIRED, req, req.price, leaves, 0, t, "IOC_REMAINDER")
+            self._emit(_EXPIRED, req, price, leaves, 0, t, "IOC_REMAINDER")
         else:
+            if o is None:
+                o = _Order(req)
             self._rest(st, o)
 
     def _arrive_cancel(self, account: int, coid: int, t: int) -> None:
@@ -851,6 +971,19 @@ class PaperBroker:
             self._fill(st, o, f, p, _TAKER, t)
             if o.leaves == 0:
                 return
+        self._walk(st, o, limit, t, book, is_buy, taken)
+
+    def _walk(
+        self,
+        st: _Symbol,
+        o: _Order,
+        limit: int | None,
+        t: int,
+        book: BookView,
+        is_buy: bool,
+        taken: dict[int, int],
+    ) -> None:
+        """The rest of ``_take``: the opposite levels behind the best one, read with ``depth``."""
         n = 16
         start = 1  # the best level (index 0) is done
         while True:
@@ -993,24 +1126,41 @@ class PaperBroker:
             book = update.book
             if st.book is not book:
                 self._bind(st, book)
+            # One remembered price a side is the usual case: unpacked without a list.
             taken = st.taken_bids
             if taken:
-                qty_at = st.qty_at
-                for price, had in list(taken.items()):
-                    q = qty_at(_BUY, price)
+                if len(taken) == 1:
+                    [(price, had)] = taken.items()
+                    q = st.qty_at(_BUY, price)
                     if q <= 0:
-                        del taken[price]
+                        taken.clear()
                     elif had > q:
                         taken[price] = q
+                else:
+                    qty_at = st.qty_at
+                    for price, had in list(taken.items()):
+                        q = qty_at(_BUY, price)
+                        if q <= 0:
+                            del taken[price]
+                        elif had > q:
+                            taken[price] = q
             taken = st.taken_asks
             if taken:
-                qty_at = st.qty_at
-                for price, had in list(taken.items()):
-                    q = qty_at(_SELL, price)
+                if len(taken) == 1:
+                    [(price, had)] = taken.items()
+                    q = st.qty_at(_SELL, price)
                     if q <= 0:
-                        del taken[price]
+                        taken.clear()
                     elif had > q:
                         taken[price] = q
+                else:
+                    qty_at = st.qty_at
+                    for price, had in list(taken.items()):
+                        q = qty_at(_SELL, price)
+                        if q <= 0:
+                            del taken[price]
+                        elif had > q:
+                            taken[price] = q
             if t > self._now:
                 self._now = t
         if self._out:

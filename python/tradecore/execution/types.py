@@ -12,13 +12,29 @@ every order and every report, so their ``__init__`` is the fast one of
 :func:`tradecore.marketdata.events.fast_frozen_init` (about three times as fast as the frozen
 dataclass's; same signature, defaults, frozenness, equality, hashing, ``repr``, ``replace`` and
 pickling).
+
+Building on the per-order path. The paper broker and the order manager build an
+:class:`OrderEvent` per report, a :class:`Fill` per fill and an :class:`Order` per order
+without calling the class (in CPython 3.11 calling a class with a Python ``__init__`` goes
+through ``type.__call__`` and a fresh interpreter entry), with the private builders below.
+``_RequestSlots``, ``_EventSlots`` and ``_FillSlots`` are plain classes with the very slots of
+``OrderRequest``, ``OrderEvent`` and ``Fill`` (no ``__init__``, no ``__setattr__``): the caller
+creates one, stores every field with plain slot stores and then switches it to the frozen
+class (``obj.__class__ = OrderEvent``). ``_new_order(Order)`` is ``object.__new__``, after
+which the caller stores every slot of the order. What comes out is an ordinary instance of
+the public class, equal to the one the constructor builds, with the same ``repr``, hash and
+pickle (tests/unit/test_execution_fast_paths.py compares them, and the code paths using
+them with the previous code, on random input). About 150 ns less per object; a caller that
+forgets a field leaves the slot empty (reading it raises AttributeError), so each builder
+site sets all of them, in field order.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
+from typing import Any
 
 from tradecore.enums import OrderType, Side, TimeInForce
 from tradecore.marketdata.events import fast_frozen_init
@@ -188,3 +204,18 @@ class Fill:
 for _cls in (OrderRequest, OrderEvent, Fill):
     fast_frozen_init(_cls)
 del _cls
+
+
+def _slots_twin(cls: type) -> type:
+    """A plain class with the slots of ``cls`` (same names, same order, base ``object``): an
+    instance of it can be switched to ``cls`` by assigning ``__class__`` (module doc)."""
+    slots = tuple(cls.__dict__["__slots__"])
+    if slots != tuple(f.name for f in fields(cls)) or cls.__bases__ != (object,):
+        raise TypeError(f"{cls.__name__}: the builder needs one slot per field and base object")
+    return type(f"_{cls.__name__}Slots", (), {"__slots__": slots, "__module__": __name__})
+
+
+_RequestSlots: Any = _slots_twin(OrderRequest)
+_EventSlots: Any = _slots_twin(OrderEvent)
+_FillSlots: Any = _slots_twin(Fill)
+_new_order = object.__new__  # ``_new_order(Order)``: an Order with no slot set yet

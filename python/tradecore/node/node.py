@@ -105,6 +105,7 @@ from tradecore.execution.types import (
     OrderEventKind,
     OrderRequest,
     OrderStatus,
+    _RequestSlots,
 )
 from tradecore.instrument import Instrument
 from tradecore.marketdata.errors import UnknownSymbolError
@@ -1074,9 +1075,23 @@ class Node:
         next_coid = self._next_coid
         coid = next_coid[account]
         next_coid[account] = coid + 1
-        req = OrderRequest(
-            account, coid, symbol, side, qty, price, order_type, tif, post_only, now, ctx._name, tag
-        )
+        # OrderRequest(...) without the class call: a slot twin filled, then switched to the
+        # frozen class (execution.types; the same instance the constructor makes).
+        r = _RequestSlots()
+        r.account = account
+        r.client_order_id = coid
+        r.symbol = symbol
+        r.side = side
+        r.qty = qty
+        r.price = price
+        r.order_type = order_type
+        r.tif = tif
+        r.post_only = post_only
+        r.ts_ns = now
+        r.strategy = ctx._name
+        r.tag = tag
+        r.__class__ = OrderRequest
+        req: OrderRequest = r
         reason = self.risk.check(req, now)
         if reason is not None:
             r = str(reason.value) if hasattr(reason, "value") else str(reason)
