@@ -3,6 +3,7 @@
 Owns: :class:`RiskEngine` (the checks, their counters, the token buckets, the loss tracking and
 the kill switch), :class:`RiskState` (the read-only view of positions, open orders, books and
 equity the engine needs; the node adapts its portfolio and order manager to it),
+:class:`PretradeState` (optional: a state that answers a new order's questions in one call),
 :class:`RiskReason` (one code per rejection), :class:`TripCause` and :class:`RiskEvent` (what
 the store and the metrics record).
 
@@ -56,15 +57,21 @@ exposure), so the hot path compares integers; ``Decimal`` appears only in the lo
 
 Invariants: limits are swapped atomically (one reference) and only after the new set compiled;
 token buckets, loss baselines and reject histories survive a reload. Single-threaded: the
-node calls the engine from its event loop.
+node calls the engine from its event loop. The fast path's per-(account, symbol) plans are
+derived data: they exist only while no rare case applies and are dropped whenever one may
+start (a trip, a reload, a new instrument, a restore, a new state, a flag set), so the fast
+path and the complete check always decide alike (tests/unit/test_risk_plans.py).
 
 Cost: a passing check of a new order takes the fast path of :meth:`RiskEngine.check` (the
 passing case only, in one frame; any refusal or rare case falls back to the complete check,
-which decides from scratch): ~10 attribute/dict reads, a few integer comparisons and the 3-4
-calls into the state the configured limits need, about 1 us in CPython without the loss
-check (bench/bench_node.py); gross exposure adds one loop over the account's open
-positions. An evaluation is a few hundred ns
-per account when its equity did not move.
+which decides from scratch): two dict lookups for the plan, a tuple unpack, integer
+comparisons for the configured limits only, and the state calls those limits need (one
+``pretrade`` call with a :class:`PretradeState`, else up to four). With the bench's limits
+and the node's state that is ~220 bytecodes and ~14k instructions under callgrind, of which
+the state calls are about half (bench/bench_node.py); gross exposure adds one loop over the
+account's open positions. An evaluation after a fill (equity moved) is one loop iteration
+with four ``Decimal`` operations, ~7k instructions; an unchanged one stops after one
+comparison of equities and three of integers/identities.
 """
 
 from __future__ import annotations
@@ -84,6 +91,7 @@ from tradecore.risk.limits import AccountLimits, RiskLimits, SymbolLimits
 
 __all__ = [
     "LossBaseline",
+    "PretradeState",
     "RiskEngine",
     "RiskEvent",
     "RiskEventKind",
@@ -192,6 +200,25 @@ class RiskState(Protocol):
         ...
 
 
+class PretradeState(RiskState, Protocol):
+    """A :class:`RiskState` that also answers all of a new order's questions in one call.
+
+    Optional: :meth:`RiskEngine.check` uses it, when the state has ``pretrade``, in place of
+    the three or four calls it would make (the complete check keeps using those). Whether the
+    state has it is noted when the engine makes a plan (at the first order of an account in a
+    symbol, and again after anything that drops the plans, such as setting a new state).
+    """
+
+    def pretrade(
+        self, account: int, symbol: str, side: Side
+    ) -> tuple[int, int, int, int, int] | None:
+        """``(bid, ask, position, open_qty, open_order_count)`` for an order of ``account`` in
+        ``symbol`` on ``side``: exactly ``(*best_bid_ask(symbol), position(account, symbol),
+        open_qty(account, symbol, side), open_order_count(account))``, or None when
+        ``best_bid_ask(symbol)`` is None."""
+        ...
+
+
 @dataclass(slots=True)
 class _SymbolRules:
     """One symbol's limits compiled to integers."""
@@ -227,7 +254,7 @@ class _AccountState:
     peak_equity: Decimal | None = None
     rejects: deque[int] | None = None
     # The inputs of the last loss evaluation (equity, rules, resets); the same again cannot
-    # change anything, so it is skipped (see RiskEngine._check_losses).
+    # change anything, so it is skipped (see RiskEngine.evaluate).
     last_equity: Decimal | None = None
     last_rules: object = None
     last_resets: int = -1
@@ -238,6 +265,33 @@ class _Trip:
     cause: TripCause
     detail: str
     ts_ns: int
+
+
+# A quantity or position limit that is not set, on the fast path: a bound no plain order
+# reaches (an order beyond it only takes the complete check, which then applies no limit).
+_NO_LIMIT = 1 << 62
+
+# The fast path's view of one (account, symbol): see RiskEngine._plan.
+_Plan = tuple[
+    int,  # max_order_qty (or _NO_LIMIT)
+    bool,  # a LIMIT order needs the book (notional, band or exposure)
+    bool,  # a MARKET order needs the book (notional or exposure)
+    int | None,  # notional_max (tick-lots)
+    int | None,  # band: 2k, k = 10_000 * band_den (None: no band)
+    int,  # band: k - band_num
+    int,  # band: k + band_num
+    bool,  # the position and open quantity are needed (max_position or exposure)
+    int,  # max_position (or _NO_LIMIT)
+    int | None,  # exposure_max
+    int | None,  # max_open_orders
+    "_AccountState | None",  # the account's token bucket (None: no rate limit)
+    int,  # rate_cost
+    int,  # rate_gain
+    int,  # rate_cap
+    int,  # rate_full_ns: a gap that fills the bucket whatever it held
+    int,  # rate_left: cap - cost
+    bool,  # one PretradeState.pretrade call gives the book, position and open orders
+]
 
 
 class _Compiled:
@@ -306,7 +360,8 @@ class _Compiled:
 class RiskEngine:
     """Pre-trade checks with reason codes and counters, loss tracking and a kill switch.
 
-    ``instruments``: every tradable symbol; ``state``: the node's :class:`RiskState`;
+    ``instruments``: every tradable symbol; ``state``: the node's :class:`RiskState` (one
+    that is also a :class:`PretradeState` is asked once per order on the fast path);
     ``cancel_all(account)``: called once when the kill switch trips (``None`` = all
     accounts); ``on_event``: receives every :class:`RiskEvent`; ``accounts``: accounts to watch
     from the start (others are added at their first order); ``loss_check_on_order``: also
@@ -339,9 +394,12 @@ class RiskEngine:
             if not isinstance(inst, Instrument) or inst.symbol != sym:
                 raise TypeError(f"instruments[{sym!r}] must be the Instrument of {sym!r}")
         self._instruments = insts
-        self._state = state
-        self.loss_check_on_order = loss_check_on_order
-        self.fast_check = fast_check
+        self._st = state  # read through the _state property by others
+        # The fast path's plans by (account, symbol) (see check and _plan); emptied whenever
+        # something a plan assumes may change.
+        self._plans: dict[str, dict[int, _Plan]] = {}
+        self._loss_on_order = loss_check_on_order
+        self._fast_check = fast_check
         self._cancel_all = cancel_all
         self._on_event = on_event
         self._compiled = _Compiled(limits, insts)
@@ -351,8 +409,11 @@ class RiskEngine:
         self._account_trips: dict[int, _Trip] = {}
         self.rejects: dict[RiskReason, int] = dict.fromkeys(RiskReason, 0)
         self.trips: dict[TripCause, int] = dict.fromkeys(TripCause, 0)
-        self.checks = 0
-        self.passed = 0
+        self.passed = 0  # orders that passed (either path)
+        # Checks counted by the complete check, and the passes among them: a pass of the
+        # fast path only bumps ``passed`` (see ``checks``).
+        self._slow_checks = 0
+        self._slow_passed = 0
         self._resets = 0  # reset() calls: a re-armed switch may trip again on the same equity
         # Bumped whenever a loss baseline moves (a new day, a new peak, a restore): a caller
         # that stores baselines compares it with the value it last stored.
@@ -370,6 +431,42 @@ class RiskEngine:
     # --- configuration ---------------------------------------------------------------------
 
     @property
+    def _state(self) -> RiskState:
+        """The state risk reads (settable: the plans, which know what it offers, are dropped)."""
+        return self._st
+
+    @_state.setter
+    def _state(self, state: RiskState) -> None:
+        self._st = state
+        self._plans.clear()
+
+    @property
+    def checks(self) -> int:
+        """Orders checked (new orders and modifies): every check of the complete path, and
+        every pass of the fast path (which counts nothing else, to save a counter)."""
+        return self._slow_checks + self.passed - self._slow_passed
+
+    @property
+    def fast_check(self) -> bool:
+        """Take the fast path of :meth:`check` (same results)."""
+        return self._fast_check
+
+    @fast_check.setter
+    def fast_check(self, value: bool) -> None:
+        self._fast_check = value
+        self._plans.clear()
+
+    @property
+    def loss_check_on_order(self) -> bool:
+        """Evaluate the account's loss limits in every check (see the class doc)."""
+        return self._loss_on_order
+
+    @loss_check_on_order.setter
+    def loss_check_on_order(self, value: bool) -> None:
+        self._loss_on_order = value
+        self._plans.clear()
+
+    @property
     def limits(self) -> RiskLimits:
         """The limits in force."""
         return self._compiled.limits
@@ -381,6 +478,7 @@ class RiskEngine:
         compiled = _Compiled(self._compiled.limits, insts)
         self._instruments = insts
         self._compiled = compiled
+        self._plans.clear()
 
     def update_limits(self, new: RiskLimits, now_ns: int = 0) -> None:
         """Hot reload: compile ``new`` fully, then swap it in at once.
@@ -405,6 +503,7 @@ class RiskEngine:
             if st.rejects is not None and (burst is None or st.rejects.maxlen != burst.count):
                 st.rejects = None if burst is None else deque(st.rejects, maxlen=burst.count)
         self._compiled = compiled
+        self._plans.clear()
         self._emit(RiskEvent(RiskEventKind.LIMITS_UPDATED, now_ns, None, "RELOAD"))
         if new.kill_switch and self._global_trip is None:
             self._trip(None, TripCause.CONFIG, "kill_switch = true in the config", now_ns)
@@ -456,6 +555,7 @@ class RiskEngine:
         if account is not None and account in self._account_trips:
             return
         trip = _Trip(cause, detail, now_ns)
+        self._plans.clear()  # only reducing orders pass now: the complete check decides
         if account is None:
             self._global_trip = trip
         else:
@@ -472,54 +572,6 @@ class RiskEngine:
         if st is None:
             st = self._accounts[account] = _AccountState()
         return st
-
-    def _check_losses(self, account: int, rules: _AccountRules, now_ns: int) -> None:
-        st = self._account_state(account)
-        equity = self._state.equity(account)
-        day = now_ns // DAY_NS
-        # Same day, same equity, same limits, no reset since: the baselines cannot move and a
-        # trip would already have happened, so there is nothing to do (the common case on the
-        # risk timer: most accounts' equity did not move).
-        if (
-            st.day == day
-            and st.last_rules is rules
-            and st.last_resets == self._resets
-            and st.last_equity == equity
-        ):
-            return
-        st.last_equity = equity
-        st.last_rules = rules
-        st.last_resets = self._resets
-        if self._unevaluated:
-            self._unevaluated.discard(account)
-        # A new baseline only when the day moves forward: a clock that has not started yet
-        # (an event clock reads 0 before its first event) must not replace a restored day's.
-        if st.day is None or day > st.day:
-            st.day = day
-            st.day_start_equity = equity
-            self.baseline_version += 1
-        if st.peak_equity is None or equity > st.peak_equity:
-            st.peak_equity = equity
-            self.baseline_version += 1
-        lim = rules.limits
-        if lim.max_daily_loss is not None:
-            loss = st.day_start_equity - equity
-            if loss >= lim.max_daily_loss:
-                self._trip(
-                    account,
-                    TripCause.MAX_DAILY_LOSS,
-                    f"daily loss {loss} >= max_daily_loss {lim.max_daily_loss}",
-                    now_ns,
-                )
-        if lim.max_drawdown is not None:
-            dd = st.peak_equity - equity
-            if dd >= lim.max_drawdown:
-                self._trip(
-                    account,
-                    TripCause.MAX_DRAWDOWN,
-                    f"drawdown {dd} from peak {st.peak_equity} >= max_drawdown {lim.max_drawdown}",
-                    now_ns,
-                )
 
     def baselines(self) -> dict[int, LossBaseline]:
         """Every account's loss baselines, for accounts evaluated at least once."""
@@ -548,6 +600,7 @@ class RiskEngine:
             st.peak_equity = b.peak_equity
             st.last_equity = None  # forces the next evaluation
             self._unevaluated.add(account)
+            self._plans.clear()
         self.baseline_version += 1
 
     def evaluate(self, now_ns: int, accounts: Iterable[int] | None = None) -> None:
@@ -557,10 +610,65 @@ class RiskEngine:
         the node after a fill); an account not seen before becomes known.
         """
         compiled = self._compiled
-        for account in list(self._accounts) if accounts is None else accounts:
+        known = self._accounts
+        day = now_ns // DAY_NS
+        for account in list(known) if accounts is None else accounts:
             rules = compiled.accounts.get(account) or compiled.account(account)
-            if rules.check_losses:
-                self._check_losses(account, rules, now_ns)
+            if not rules.check_losses:
+                continue
+            st = known.get(account) or self._account_state(account)
+            equity = self._st.equity(account)
+            # Same equity, same day, same limits, no reset since: the baselines cannot move
+            # and a trip would already have happened, so there is nothing to do (the common
+            # case on the risk timer: most accounts' equity did not move).
+            if (
+                st.last_equity == equity
+                and st.day == day
+                and st.last_rules is rules
+                and st.last_resets == self._resets
+            ):
+                continue
+            st.last_equity = equity
+            st.last_rules = rules
+            st.last_resets = self._resets
+            if self._unevaluated:
+                self._unevaluated.discard(account)
+            # A new baseline only when the day moves forward: a clock that has not started
+            # yet (an event clock reads 0 before its first event) must not replace a restored
+            # day's.
+            if st.day is None or day > st.day:
+                st.day = day
+                st.day_start_equity = equity
+                self.baseline_version += 1
+            peak = st.peak_equity
+            if peak is None or equity > peak:
+                st.peak_equity = equity
+                self.baseline_version += 1
+            lim = rules.limits
+            limit = lim.max_daily_loss
+            if limit is not None:
+                loss = st.day_start_equity - equity
+                if loss >= limit:
+                    self._trip(
+                        account,
+                        TripCause.MAX_DAILY_LOSS,
+                        f"daily loss {loss} >= max_daily_loss {limit}",
+                        now_ns,
+                    )
+            limit = lim.max_drawdown
+            if limit is not None:
+                peak = st.peak_equity
+                assert peak is not None
+                dd = peak - equity
+                if dd >= limit:
+                    self._trip(
+                        account,
+                        TripCause.MAX_DRAWDOWN,
+                        f"drawdown {dd} from peak {peak} >= max_drawdown {limit}",
+                        now_ns,
+                    )
+
+    _evaluate = evaluate  # what the checks call (a wrapper set on an instance stays out)
 
     def record_reject(self, account: int, now_ns: int, reason: str = "") -> None:
         """Count a rejection reported by the venue or broker toward the reject burst."""
@@ -588,113 +696,194 @@ class RiskEngine:
     def check(self, request: OrderRequest, now_ns: int) -> RiskReason | None:
         """Check a new order; None if it may be sent, else the reason (already counted).
 
-        The fast path below is the passing case of :meth:`_check` for a new order, in the same
-        order and with the same arithmetic, with every refusal (and every rare case: unknown
-        symbol or account, a loss check per order, a tripped switch, anything not a plain
-        ``int``) handed to :meth:`_check`, which then decides from scratch. It changes nothing
-        before it knows the order passes (only the mid cache, which ``_check`` sets to the
-        same value), so the fallback sees what the fast path saw. ``fast_check=False`` turns
-        it off (tests compare the two on random input).
+        Fast path: the passing case of :meth:`_check` for a new order, with the same
+        arithmetic, from the *plan* of the order's (account, symbol): its limits compiled into
+        one tuple (:meth:`_plan`), made only while nothing rare applies (a known symbol, no
+        loss check per order, no unevaluated restored baseline, the account's currency
+        settled, no tripped switch, a started token bucket) and dropped whenever one of those
+        may change (a trip, a reload, a new instrument, a restore, ``fast_check`` or
+        ``loss_check_on_order`` set). Only the limits configured are looked at, and the state
+        is asked only what they need. Any refusal or unusual order (not a plain ``int``,
+        ``qty <= 0``, a quantity beyond 2**62, ...) goes to :meth:`_check`, which decides from
+        scratch. Nothing changes before the order is known to pass (only the mid cache, which
+        ``_check`` sets to the same value), so the fallback sees what the fast path saw.
+        ``fast_check=False`` turns it off (tests compare the two on random input).
         """
         account = request.account
         symbol = request.symbol
-        compiled = self._compiled
-        rules = compiled.accounts.get(account)
-        sym = compiled.symbols.get(symbol)
+        try:
+            plan = self._plans[symbol][account]  # two exact-dict lookups, no key tuple
+        except KeyError:
+            made = self._plan(account, symbol)
+            if made is None:
+                return self._slow(request, now_ns)
+            plan = made
+        (
+            max_qty,
+            book_limit,
+            book_market,
+            notional_max,
+            band_a,
+            band_lo,
+            band_hi,
+            sizing,
+            max_pos,
+            exposure_max,
+            max_open,
+            bucket,
+            rate_cost,
+            rate_gain,
+            rate_cap,
+            rate_full_ns,
+            rate_left,
+            one_call,
+        ) = plan
         qty = request.qty
         price = request.price
+        if type(qty) is not int or type(price) is not int or not 0 < qty <= max_qty:
+            return self._slow(request, now_ns)
         market = request.order_type is _MARKET
-        if (
-            rules is None
-            or sym is None
-            or not self.fast_check
-            or type(qty) is not int
-            or type(price) is not int
-            or qty <= 0
-            or (not market and price <= 0)
-            or (rules.check_losses and self.loss_check_on_order)
-            or self._unevaluated
-            or (sym.quote and self._account_quote.get(account) != sym.quote)
-            or self._global_trip is not None
-            or (self._account_trips and account in self._account_trips)
-            or (sym.max_qty is not None and qty > sym.max_qty)
-        ):
-            return self._check(
-                account,
-                symbol,
-                request.side,
-                qty,
-                price,
-                market,
-                now_ns,
-                0,
-                True,
-                request.client_order_id,
-            )
-        state = self._state
-        side = request.side
-        buy = side is _BUY
-        exposure_max = rules.exposure_max
-        mid2 = 0
-        if (
-            sym.notional_max is not None
-            or (sym.has_band and not market)
-            or exposure_max is not None
-        ):
-            bba = state.best_bid_ask(symbol)
-            if bba is None:
+        if not market:
+            if price <= 0:
                 return self._slow(request, now_ns)
-            bid, ask = bba
+            need_book = book_limit
+        else:
+            need_book = book_market
+        side = request.side
+        state = self._st
+        if one_call:
+            got = state.pretrade(account, symbol, side)  # type: ignore[attr-defined]
+            if got is None:
+                return self._slow(request, now_ns)
+            bid, ask, pos, open_same, count = got
+        mid2 = 0
+        if need_book:
+            if not one_call:
+                bba = state.best_bid_ask(symbol)
+                if bba is None:
+                    return self._slow(request, now_ns)
+                bid, ask = bba
             mid2 = bid + ask
             self._mid2[symbol] = mid2
-            notional_max = sym.notional_max
-            if notional_max is not None:
-                ref = price if not market else (ask if buy else bid)
-                if ref * qty > notional_max:
-                    return self._slow(request, now_ns)
-            if sym.has_band and not market:
-                dist = 2 * price - mid2
-                if dist < 0:
-                    dist = -dist
-                if dist * 10_000 * sym.band_den > sym.band_num * mid2:
-                    return self._slow(request, now_ns)
-        max_pos = sym.max_pos
-        if max_pos is not None or exposure_max is not None:
-            open_same = state.open_qty(account, symbol, side)
-            pos = state.position(account, symbol)
-            after = pos + open_same + qty if buy else pos - open_same - qty
-            if max_pos is not None and (after > max_pos or -after > max_pos):
+            if notional_max is not None and (
+                (price if not market else (ask if side is _BUY else bid)) * qty > notional_max
+            ):
+                return self._slow(request, now_ns)
+            # The band |2 * price - mid2| * 10_000 * den <= num * mid2, with no abs():
+            # mid2 * (k - num) <= price * 2k <= mid2 * (k + num) for k = 10_000 * den.
+            if (
+                band_a is not None
+                and not market
+                and not (mid2 * band_lo <= price * band_a <= mid2 * band_hi)
+            ):
+                return self._slow(request, now_ns)
+        if sizing:
+            if not one_call:
+                open_same = state.open_qty(account, symbol, side)
+                pos = state.position(account, symbol)
+            after = pos + open_same + qty if side is _BUY else pos - open_same - qty
+            if after > max_pos or -after > max_pos:
                 return self._slow(request, now_ns)
             if (
                 exposure_max is not None
                 and abs(after) > abs(pos)
-                and self._exposure(account, symbol, after, mid2, sym, rules) is not None
+                and self._exposure(
+                    account,
+                    symbol,
+                    after,
+                    mid2,
+                    self._compiled.symbols[symbol],
+                    self._compiled.accounts[account],
+                )
+                is not None
             ):
                 return self._slow(request, now_ns)
-        max_open = rules.limits.max_open_orders
-        if max_open is not None and state.open_order_count(account) >= max_open:
+        if (
+            max_open is not None
+            and (count if one_call else state.open_order_count(account)) >= max_open
+        ):
             return self._slow(request, now_ns)
-        cost = rules.rate_cost
-        if cost:
-            st = self._accounts.get(account)
-            if st is None:
-                return self._slow(request, now_ns)
-            tokens = st.tokens
-            last = st.tokens_ns
-            if tokens < 0:
-                tokens = rules.rate_cap
-            elif now_ns > last:
-                tokens += (now_ns - last) * rules.rate_gain
-                if tokens > rules.rate_cap:
-                    tokens = rules.rate_cap
-            if tokens < cost:
-                return self._slow(request, now_ns)
-            if now_ns > last:
-                st.tokens_ns = now_ns
-            st.tokens = tokens - cost
-        self.checks += 1
-        self.passed += 1
+        if bucket is not None:
+            # The bucket was started (tokens >= 0) when the plan was made and stays so; a
+            # full bucket keeps rate_left = cap - cost (>= 0: burst >= 1) after the order.
+            gap = now_ns - bucket.tokens_ns
+            if gap >= rate_full_ns:  # full again, whatever it held (implies gap > 0)
+                bucket.tokens = rate_left
+                bucket.tokens_ns = now_ns
+            elif gap > 0:
+                tokens = bucket.tokens + gap * rate_gain
+                if tokens >= rate_cap:
+                    bucket.tokens = rate_left
+                elif tokens < rate_cost:
+                    return self._slow(request, now_ns)
+                else:
+                    bucket.tokens = tokens - rate_cost
+                bucket.tokens_ns = now_ns
+            else:
+                tokens = bucket.tokens
+                if tokens < rate_cost:
+                    return self._slow(request, now_ns)
+                bucket.tokens = tokens - rate_cost
+        self.passed += 1  # ``checks`` counts it too (see there)
         return None
+
+    def _plan(self, account: int, symbol: str) -> _Plan | None:
+        """The fast path's compiled limits of (account, symbol) for ``_plans``; None (the
+        complete check decides) while something rare applies (see :meth:`check`)."""
+        compiled = self._compiled
+        sym = compiled.symbols.get(symbol)
+        if (
+            sym is None
+            or not self._fast_check
+            or self._unevaluated
+            or self._global_trip is not None
+            or account in self._account_trips
+            or (sym.quote and self._account_quote.get(account) != sym.quote)
+        ):
+            return None
+        rules = compiled.account(account)
+        if rules.check_losses and self._loss_on_order:
+            return None
+        bucket = None
+        if rules.rate_cost:
+            # The account's bucket, once started by a check that passed (tokens -1 = "full
+            # at the first use" only before that, and after a reload, which drops the plans).
+            bucket = self._accounts.get(account)
+            if bucket is None or bucket.tokens < 0 or rules.rate_gain <= 0:
+                return None
+        exposure_max = rules.exposure_max
+        notional_max = sym.notional_max
+        k = 10_000 * sym.band_den
+        reads = (
+            notional_max is not None
+            or sym.has_band
+            or exposure_max is not None
+            or sym.max_pos is not None
+            or rules.limits.max_open_orders is not None
+        )
+        plan: _Plan = (
+            _NO_LIMIT if sym.max_qty is None else sym.max_qty,
+            notional_max is not None or sym.has_band or exposure_max is not None,
+            notional_max is not None or exposure_max is not None,
+            notional_max,
+            2 * k if sym.has_band else None,
+            k - sym.band_num,
+            k + sym.band_num,
+            sym.max_pos is not None or exposure_max is not None,
+            _NO_LIMIT if sym.max_pos is None else sym.max_pos,
+            exposure_max,
+            rules.limits.max_open_orders,
+            bucket,
+            rules.rate_cost,
+            rules.rate_gain,
+            rules.rate_cap,
+            # The time that fills the bucket from empty: ceil(cap / gain) (gain >= 1).
+            -(-rules.rate_cap // rules.rate_gain) if bucket is not None else 0,
+            rules.rate_cap - rules.rate_cost,
+            reads and hasattr(self._st, "pretrade"),
+        )
+        self._plans.setdefault(symbol, {})[account] = plan
+        return plan
 
     def _slow(self, request: OrderRequest, now_ns: int) -> RiskReason | None:
         """The complete check of a new order (the fast path's fallback)."""
@@ -765,7 +954,7 @@ class RiskEngine:
         new_order: bool,
         coid: int,
     ) -> RiskReason | None:
-        self.checks += 1
+        self._slow_checks += 1
         compiled = self._compiled
         sym = compiled.symbols.get(symbol)
         if sym is None:
@@ -795,7 +984,7 @@ class RiskEngine:
                 have = self._held_quote(account)
             if have is not None and have != quote:
                 # Only an order that reduces a position already held in this symbol passes.
-                pos = self._state.position(account, symbol)
+                pos = self._st.position(account, symbol)
                 if not ((pos < 0 and qty <= -pos) if side is _BUY else (pos > 0 and qty <= pos)):
                     return self._reject(
                         RiskReason.CURRENCY_MISMATCH,
@@ -808,11 +997,11 @@ class RiskEngine:
                         f"{quote}",
                     )
         if rules.check_losses and (
-            self.loss_check_on_order or (self._unevaluated and account in self._unevaluated)
+            self._loss_on_order or (self._unevaluated and account in self._unevaluated)
         ):
             self._unevaluated.discard(account)
-            self._check_losses(account, rules, now_ns)
-        state = self._state
+            self._evaluate(now_ns, (account,))  # finds the same rules
+        state = self._st
         buy = side is _BUY
         reducing_only = self._global_trip is not None or (
             bool(self._account_trips) and account in self._account_trips
@@ -958,6 +1147,7 @@ class RiskEngine:
         if quote and account not in self._account_quote:
             self._account_quote[account] = quote
         self.passed += 1
+        self._slow_passed += 1
         return None
 
     def _held_quote(self, account: int) -> str | None:
@@ -966,7 +1156,7 @@ class RiskEngine:
         symbols = self._compiled.symbols
         quotes = {
             r.quote
-            for s, q in self._state.positions(account).items()
+            for s, q in self._st.positions(account).items()
             if q and (r := symbols.get(s)) is not None and r.quote
         }
         if len(quotes) != 1:
@@ -986,13 +1176,13 @@ class RiskEngine:
     ) -> RiskReason | None:
         compiled = self._compiled
         total = abs(after) * mid2 * sym.exposure_k
-        for other, pos in self._state.positions(account).items():
+        for other, pos in self._st.positions(account).items():
             if other == symbol or pos == 0:
                 continue
             rules_o = compiled.symbols.get(other)
             if rules_o is None:
                 return RiskReason.UNKNOWN_SYMBOL
-            bba = self._state.best_bid_ask(other)
+            bba = self._st.best_bid_ask(other)
             if bba is not None:
                 m2 = bba[0] + bba[1]
                 self._mid2[other] = m2
@@ -1010,11 +1200,11 @@ class RiskEngine:
         """The account's gross exposure (sum of |position| * mid), for reports."""
         compiled = self._compiled
         total = 0
-        for symbol, pos in self._state.positions(account).items():
+        for symbol, pos in self._st.positions(account).items():
             rules = compiled.symbols.get(symbol)
             if rules is None or pos == 0:
                 continue
-            bba = self._state.best_bid_ask(symbol)
+            bba = self._st.best_bid_ask(symbol)
             m2 = bba[0] + bba[1] if bba is not None else self._mid2.get(symbol, 0)
             total += abs(pos) * m2 * rules.exposure_k
         return Decimal(total) * Decimal(10) ** compiled.exp_e / 2
