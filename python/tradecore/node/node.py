@@ -298,7 +298,7 @@ class _RiskState:
     manager's own bound methods (one call less per pre-trade check each).
     """
 
-    __slots__ = ("_book", "_node", "open_order_count", "open_qty", "position")
+    __slots__ = ("_book", "_node", "_open", "open_order_count", "open_qty", "position")
 
     def __init__(self, node: Node) -> None:
         self._node = node
@@ -307,6 +307,9 @@ class _RiskState:
         self.open_qty: Callable[[int, str, Side], int] = node.om.open_qty
         self.open_order_count: Callable[[int], int] = node.om.open_count
         self._book = node.source.book
+        # The order manager's open orders by account (pretrade reads them directly: the open
+        # quantity and the open count in one pass instead of two calls).
+        self._open: Mapping[int, Mapping[int, Order]] = node.om._open
 
     def positions(self, account: int) -> Mapping[str, int]:
         position = self.position
@@ -324,6 +327,33 @@ class _RiskState:
         if ask is None:
             return None
         return bid[0], ask[0]
+
+    def pretrade(
+        self, account: int, symbol: str, side: Side
+    ) -> tuple[int, int, int, int, int] | None:
+        """Everything a new order's check asks, in one call (risk's ``PretradeState``).
+
+        The same values as ``(*best_bid_ask(symbol), position(account, symbol),
+        open_qty(account, symbol, side), open_order_count(account))`` (a test compares them
+        in a running node), read from the order manager's open orders in one pass.
+        """
+        book = self._book(symbol)
+        if book is None:
+            return None
+        bid = book.best_bid()
+        if bid is None:
+            return None
+        ask = book.best_ask()
+        if ask is None:
+            return None
+        group = self._open.get(account)
+        same = 0
+        if group:
+            for o in group.values():
+                req = o.request
+                if req.side is side and req.symbol == symbol:
+                    same += o.leaves
+        return bid[0], ask[0], self.position(account, symbol), same, len(group) if group else 0
 
     def equity(self, account: int) -> Decimal:
         # Cached: recomputed (with fresh marks) after every fill and on the risk timer, so a

@@ -7,6 +7,7 @@
 
 from tradecore.risk.engine import (
     LossBaseline,
+    PretradeState,
     RiskEngine,
     RiskEvent,
     RiskEventKind,
@@ -19,6 +20,7 @@ from tradecore.risk.limits import AccountLimits, RateLimit, RejectBurst, RiskLim
 __all__ = [
     "AccountLimits",
     "LossBaseline",
+    "PretradeState",
     "RateLimit",
     "RejectBurst",
     "RiskEngine",
