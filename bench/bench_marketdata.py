@@ -3,13 +3,16 @@
 What it measures, on the real recordings (``../shared/data/binance/cryptofeed``):
 
 * ``depth``: one ``FeedCore.on_message`` per recorded ``depthUpdate`` text, on a synced book:
-  the Rust scan of the JSON (``binance_scan``, which also returns where the bid and ask arrays
-  start) + sync rules + Rust ``L2Book.apply_depth_at`` (levels read from the text at those
-  offsets, decimal strings to ticks/lots exactly) + the ``BookUpdate``.
+  since the node's feed became one Rust call (``binance_step``: the scan of the JSON, the
+  in-sequence check, the levels applied to the ``L2Book`` with decimal strings turned into
+  ticks/lots exactly, the crossed check and the ``BookUpdate``), that call plus the few Python
+  lines around it; any other case takes the Python sync rules as before.
   Each round puts the recorded snapshots back (untimed) and applies every recorded diff after
   them, in order, so the books are the real ones. Per-message latency from
-  ``perf_counter_ns`` around each call (median, p99, p99.9), the stages measured alone, and
-  the reference path for comparison (``json.loads`` + ``apply_decimal`` on decoded lists).
+  ``perf_counter_ns`` around each call (median, p99, p99.9), the two stages of the older
+  two-call path measured alone (``binance_scan``, which returns where the bid and ask arrays
+  start, then ``L2Book.apply_depth_at`` at those offsets), and the reference path for
+  comparison (``json.loads`` + ``apply_decimal`` on decoded lists).
 * ``mixed``: the whole recorded stream (depth, bookTicker, aggTrade, kline) through
   ``FeedCore.on_message``, timed as a batch: messages per second on one core.
 
