@@ -769,23 +769,36 @@ fn heartbeats_idle_timeout_and_cancel_on_disconnect() {
         (2, EventKind::Cancelled, Reason::Disconnect, 9)
     );
     wait_stat(&server, "idle_timeouts", 1);
-    // /metrics over HTTP.
-    let mut http = TcpStream::connect(server.metrics_addr()).unwrap();
-    http.set_read_timeout(Some(WAIT)).unwrap();
-    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut body = String::new();
-    http.read_to_string(&mut body).unwrap();
-    assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
-    for needle in [
+    // /metrics over HTTP. The gateway counts the timeout when it queues the DISCONNECT; the
+    // engine's command counts are published at its next housekeeping (at most a millisecond
+    // later when idle), so the page is read again until it shows them (or WAIT runs out).
+    let needles = [
         "tradecore_commands_total{type=\"new_order\"} 1",
         "tradecore_commands_total{type=\"disconnect\"} 1",
         "tradecore_idle_timeouts_total 1",
         "tradecore_ring_occupancy{ring=\"in\"}",
         "tradecore_engine_latency_seconds_count",
         "tradecore_fsync_seconds_bucket",
-    ] {
-        assert!(body.contains(needle), "missing {needle}:\n{body}");
+    ];
+    let t0 = Instant::now();
+    loop {
+        let mut http = TcpStream::connect(server.metrics_addr()).unwrap();
+        http.set_read_timeout(Some(WAIT)).unwrap();
+        http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        http.read_to_string(&mut body).unwrap();
+        assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
+        let missing: Vec<&str> = needles
+            .iter()
+            .copied()
+            .filter(|n| !body.contains(n))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(t0.elapsed() < WAIT, "missing {missing:?}:\n{body}");
+        std::thread::sleep(Duration::from_millis(5));
     }
     server.stop().unwrap();
 }
