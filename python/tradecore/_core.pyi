@@ -421,6 +421,10 @@ class BookFeaturesCore:
         """Recompute from ``book`` (an ``L2Book`` read in Rust, or any ``BookView`` through
         :func:`tradecore.strategy.features.top_stats`); returns ``valid``."""
 
+    def update_top(self, book: Any) -> tuple[int, int, int, float, float, float] | None:
+        """``update(book)``, then ``(bid, ask, spread, imbalance_1, imbalance_n,
+        depth_imbalance)`` when the book is valid, else None."""
+
     def reset(self) -> None:
         """The book was lost: no return across the gap, ``valid`` False until the next update."""
 

@@ -281,7 +281,8 @@ def test_rust_features_equal_the_python_reference_after_every_update(
     ref = RefBookFeatures(**params)  # type: ignore[arg-type]
     fast = BookFeatures(**params)  # type: ignore[arg-type]
     generic = BookFeatures(**params)  # type: ignore[arg-type]
-    assert _state(fast) == _state(ref) == _state(generic)
+    top = BookFeatures(**params)  # type: ignore[arg-type]  # driven through update_top
+    assert _state(fast) == _state(ref) == _state(generic) == _state(top)
     rust, py = L2Book(), DictBook()
     levels: dict[tuple[Side, int], int] = {}
     for op in ops:
@@ -289,6 +290,7 @@ def test_rust_features_equal_the_python_reference_after_every_update(
             ref.reset()
             fast.reset()
             generic.reset()
+            top.reset()
         else:
             if op[0] == "set":
                 _, side, offset, q = op
@@ -312,9 +314,20 @@ def test_rust_features_equal_the_python_reference_after_every_update(
             want = _outcome(ref, rust)
             assert _outcome(fast, rust) == want
             assert _outcome(generic, py) == want
+            # update_top: the same update, and the attributes it reads in one tuple.
+            try:
+                got: object = top.update_top(rust)
+            except Exception as e:
+                got = (type(e).__name__, str(e))
+            if want is True:
+                read = ("bid", "ask", "spread", "imbalance_1", "imbalance_n", "depth_imbalance")
+                assert _bits(got) == _bits(tuple(getattr(ref, n) for n in read)), op
+            else:
+                assert got == (None if want is False else want), op
         want_state = _state(ref)
         assert _state(fast) == want_state, op
         assert _state(generic) == want_state, op
+        assert _state(top) == want_state, op
     names = feature_names(fast.momentum_windows)
     rows = [[0.5] * (len(names) + 2) for _ in range(2)]
     assert fast.vector_into(rows[0], 1) == ref.vector_into(rows[1], 1)

@@ -389,6 +389,29 @@ impl BookFeaturesCore {
         })
     }
 
+    /// `update(book)`, then, when the book is valid, the values a signal reads first in one
+    /// tuple: `(bid, ask, spread, imbalance_1, imbalance_n, depth_imbalance)` (the same
+    /// objects the attributes give); None when it is not. One call instead of an update and
+    /// five attribute reads (each a getter call of its own).
+    fn update_top<'py>(
+        &mut self,
+        py: Python<'py>,
+        book: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        if !self.update(py, book)? {
+            return Ok(None);
+        }
+        let items = [
+            int_to_py(py, self.bid)?,
+            int_to_py(py, self.ask)?,
+            int_to_py(py, self.spread)?,
+            PyFloat::new(py, self.imbalance_1).into_any(),
+            PyFloat::new(py, self.imbalance_n).into_any(),
+            PyFloat::new(py, self.depth_imbalance).into_any(),
+        ];
+        Ok(Some(PyTuple::new(py, items)?))
+    }
+
     /// The book was lost (resync): no return across the gap, `valid` False until the next
     /// update; the variance and the momentum history are kept.
     fn reset(&mut self) {

@@ -64,13 +64,16 @@ class ImbalanceStrategy(TargetStrategy):
         self.signals = 0  # updates with a signal at or above min_confidence
 
     def on_book(self, event: BookUpdate) -> None:
-        f = self.features
-        if event.symbol != self.symbol or not f.update(event.book):
+        if event.symbol != self.symbol:
             return
-        if self.max_spread_ticks and f.spread > self.max_spread_ticks:
+        # The update and the five values read below in one call (features.update_top).
+        top = self.features.update_top(event.book)
+        if top is None:
+            return
+        bid, ask, spread, imbalance_1, imb, depth_imbalance = top
+        if self.max_spread_ticks and spread > self.max_spread_ticks:
             self.signal = 0
             return
-        imb = f.imbalance_n
         th = self.threshold
         if imb >= th:
             d = 1
@@ -82,7 +85,7 @@ class ImbalanceStrategy(TargetStrategy):
             self.signal = 0
             self.confidence = 0.0
             return
-        agree = 1 + (f.depth_imbalance * d > 0.0) + (f.imbalance_1 * d > 0.0)
+        agree = 1 + (depth_imbalance * d > 0.0) + (imbalance_1 * d > 0.0)
         conf = strength * agree / 3.0
         self.signal = d
         self.confidence = conf
@@ -92,7 +95,7 @@ class ImbalanceStrategy(TargetStrategy):
         cap = self.order_qty
         if self.scale_by_confidence:
             cap = max(1, round(cap * conf))
-        self.trade_toward(d * self.max_position, f.bid, f.ask, cap)
+        self.trade_toward(d * self.max_position, bid, ask, cap)
 
     def on_resync(self, event: Resync) -> None:
         if event.symbol == self.symbol:
