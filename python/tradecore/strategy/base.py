@@ -166,21 +166,25 @@ class TargetStrategy(Strategy):
 
     def trade_toward(self, target: int, bid: int, ask: int, qty_cap: int | None = None) -> None:
         """Move toward ``target`` lots given the touch ``bid``/``ask`` (ticks)."""
-        if not self.allow_short and target < 0:
+        # Runs on every signal, inside the tick-to-trade: plain comparisons, no builtin calls.
+        if target < 0 and not self.allow_short:
             target = 0
         limit = self.max_position
-        target = limit if target > limit else (-limit if target < -limit else target)
+        if target > limit:
+            target = limit
+        elif target < -limit:
+            target = -limit
         self.target = target
         ctx = self.ctx
-        symbol = self.symbol
-        maker = self.mode == "maker"
-        if self.working is not None:
-            order = ctx.order(self.working)
+        working = self.working
+        if working is not None:
+            order = ctx.order(working)
             if order is not None and order.status in _OPEN:
-                if maker:
+                if self.mode == "maker":
                     self._manage_maker(order, target, bid, ask)
                 return  # a taker IOC is in flight: wait for its outcome
             self.working = None
+        symbol = self.symbol
         gap = target - ctx.position(symbol)
         if gap == 0:
             return
@@ -188,7 +192,10 @@ class TargetStrategy(Strategy):
         last = self.last_order_ns
         if last is not None and now - last < self.cooldown_ns:
             return
-        cap = self.order_qty if qty_cap is None else min(qty_cap, self.order_qty)
+        cap = self.order_qty
+        if qty_cap is not None and qty_cap < cap:
+            cap = qty_cap
+        maker = self.mode == "maker"
         if gap > 0:
             side = _BUY
             qty = gap if gap < cap else cap
