@@ -343,6 +343,9 @@ class L2Book:
     def best_ask(self) -> _LevelPair | None:
         """``(price, qty)`` of the best ask, or None."""
 
+    def touch(self) -> tuple[int, int] | None:
+        """``(best bid price, best ask price)``, or None unless both sides have a level."""
+
     def depth(self, n: int = 10) -> tuple[list[_LevelPair], list[_LevelPair]]:
         """``(bids, asks)``: up to ``n`` levels a side, best first, as (price, qty)."""
 

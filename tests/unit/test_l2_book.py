@@ -234,3 +234,21 @@ def test_replace_decimal_equals_clear_and_apply_in_listed_order() -> None:
         want = slow.apply_decimal(levels["b"], levels["a"], skip_off_grid=True)
         assert got == want
         assert fast.depth(1000) == slow.depth(1000)
+
+
+def test_touch_is_both_best_prices_or_none() -> None:
+    book = L2Book()
+    assert book.touch() is None  # empty
+    book.set(Side.BUY, 100, 5)
+    assert book.touch() is None  # one side only
+    book.set(Side.SELL, 103, 2)
+    book.set(Side.BUY, 101, 1)
+    book.set(Side.SELL, 102, 7)
+    assert book.touch() == (101, 102)
+    best_bid, best_ask = book.best_bid(), book.best_ask()
+    assert best_bid is not None and best_ask is not None
+    assert book.touch() == (best_bid[0], best_ask[0])
+    book.set(Side.SELL, 102, 0)  # the best ask leaves: the next one is the touch
+    assert book.touch() == (101, 103)
+    book.set(Side.SELL, 103, 0)
+    assert book.touch() is None  # the ask side is empty again

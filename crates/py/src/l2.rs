@@ -627,6 +627,12 @@ impl L2Book {
         self.book.best_ask()
     }
 
+    /// The touch: (best bid price, best ask price), or None unless both sides have a level.
+    /// One call for what a pre-trade check reads (instead of best_bid and best_ask).
+    fn touch(&self) -> Option<(i64, i64)> {
+        Some((self.book.best_bid()?.0, self.book.best_ask()?.0))
+    }
+
     /// Up to n levels per side, best first: (bids, asks) of (price, qty).
     #[pyo3(signature = (n = DepthN(10)), text_signature = "($self, n=10)")]
     #[allow(clippy::type_complexity)] // reason: the Python return type, spelled out

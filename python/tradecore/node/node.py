@@ -86,6 +86,7 @@ from typing import Any, NoReturn, TextIO
 
 from prometheus_client.registry import CollectorRegistry
 
+from tradecore._core import L2Book
 from tradecore.enums import OrderType, Side, TimeInForce
 from tradecore.errors import ConfigError
 from tradecore.execution import (
@@ -340,12 +341,20 @@ class _RiskState:
         book = self._book(symbol)
         if book is None:
             return None
-        bid = book.best_bid()
-        if bid is None:
-            return None
-        ask = book.best_ask()
-        if ask is None:
-            return None
+        if type(book) is L2Book:
+            touch = book.touch()  # both prices in one call
+            if touch is None:
+                return None
+            bid, ask = touch
+        else:
+            best = book.best_bid()
+            if best is None:
+                return None
+            bid = best[0]
+            best = book.best_ask()
+            if best is None:
+                return None
+            ask = best[0]
         group = self._open.get(account)
         same = 0
         if group:
@@ -353,7 +362,7 @@ class _RiskState:
                 req = o.request
                 if req.side is side and req.symbol == symbol:
                     same += o.leaves
-        return bid[0], ask[0], self.position(account, symbol), same, len(group) if group else 0
+        return bid, ask, self.position(account, symbol), same, len(group) if group else 0
 
     def equity(self, account: int) -> Decimal:
         # Cached: recomputed (with fresh marks) after every fill and on the risk timer, so a
