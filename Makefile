@@ -1,6 +1,7 @@
 # tradecore: the README's two commands are `make demo` and `make test`.
 SHELL := /bin/bash
-PY    ?= python3
+# The interpreter .venv is made from: Debian's optimised build when present (see the script).
+PY    ?= $(shell scripts/pick-python.sh)
 VENV  := $(CURDIR)/.venv
 VPY   := $(VENV)/bin/python
 CARGO ?= cargo
@@ -12,7 +13,9 @@ export PATH := $(VENV)/bin:$(PATH)
 all: build
 
 # The environment: a venv at .venv with the dev tools, rebuilt when pyproject.toml changes.
-$(VENV)/.stamp: pyproject.toml
+$(VENV)/.stamp: pyproject.toml scripts/pick-python.sh
+	@if [ -x $(VPY) ] && ! grep -qx "executable = $$(readlink -f "$$(command -v $(PY))")" $(VENV)/pyvenv.cfg; then \
+	    echo "recreating .venv with $(PY)"; rm -rf $(VENV); fi
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet "maturin>=1.7,<2" "numpy>=1.26" "pytest>=8" "hypothesis>=6.100" \
