@@ -342,3 +342,33 @@ def test_state_timer_stores_a_flat_state_again_only_when_it_changed(tmp_path: Pa
     want = [states[i] for i in (0, 2, 3, 5, 6, 8, 9)]
     assert stored == [json.loads(json.dumps(s, sort_keys=True)) for s in want]
     assert [type(s["a"]) for s in stored[:3]] == [int, float, bool]  # type: ignore[index]
+
+
+def test_context_position_follows_fills_and_a_restart(tmp_path: Path) -> None:
+    # ctx.position is the portfolio's live qty view (a dict's __getitem__): it must equal
+    # position_qty after the fills of a run, and in a second node over the same store after
+    # the restore at start-up (the view exists before the positions are loaded).
+    cfg = _node_config(tmp_path)
+    # No loss limit here: the kill switch would flatten the position.
+    cfg.write_text(cfg.read_text().replace('max_daily_loss = "0.02"', ""))
+    first = Node.from_file(cfg, watch_config=False, max_events=3_000)
+    seen: list[tuple[int, int]] = []
+    strat = first.slots[0].strategy
+    on_fill = strat.on_fill
+
+    def spy(fill: Fill) -> None:
+        seen.append((strat.ctx.position("FTMUSDT"), first.portfolio.position_qty(1, "FTMUSDT")))
+        on_fill(fill)
+
+    strat.on_fill = spy  # type: ignore[method-assign]
+    assert first.run().fills > 0
+    assert seen and all(a == b for a, b in seen)
+    held = first.portfolio.position_qty(1, "FTMUSDT")
+    assert held != 0 and strat.ctx.position("FTMUSDT") == held
+    assert strat.ctx.position("ETHUSDT") == 0  # never traded: 0, as position_qty says
+    second = Node.from_file(cfg, watch_config=False, max_events=1)
+    ctx = second.slots[0].ctx
+    assert ctx.position("FTMUSDT") == 0  # nothing loaded before the run starts
+    second.run()
+    assert second.portfolio.position_qty(1, "FTMUSDT") == held
+    assert ctx.position("FTMUSDT") == held

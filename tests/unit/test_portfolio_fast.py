@@ -72,6 +72,9 @@ def _compare(new: Portfolio, ref: Any, accounts: list[int]) -> None:
         _same_record(new.account(acc), ref.account(acc), f"account {acc}")
         for sym in SYMS:
             _same(new.position_qty(acc, sym), ref.position_qty(acc, sym), "qty")
+            # The live view (made before the stream for accounts 1 and 2, before a restore
+            # too; at the first comparison for 3 and 4) follows every change.
+            _same(new.qty_view(acc)[sym], ref.position_qty(acc, sym), "qty view")
             rec = new.record(acc, sym)
             _same_record(rec, ref.record(acc, sym), f"record {acc} {sym}")
             values = new.record_values(acc, sym)
@@ -142,6 +145,7 @@ def test_every_exposed_value_equals_the_previous_portfolio(seed: int) -> None:
     new = Portfolio(INSTRUMENTS, initial)
     ref = old.Portfolio(INSTRUMENTS, initial)
     accounts = [1, 2, 3, 4]
+    views = [new.qty_view(1), new.qty_view(2)]
     if rng.random() < 0.5:
         # Start from restored positions with odd denominators (an older store's values).
         records = []
@@ -188,6 +192,8 @@ def test_every_exposed_value_equals_the_previous_portfolio(seed: int) -> None:
             _compare(new, ref, accounts)
     _compare(new, ref, accounts)
     assert new.accounts() == ref.accounts()
+    assert views == [new.qty_view(1), new.qty_view(2)]  # the same live views all along
+    assert views[0] is new.qty_view(1)
 
 
 def test_the_fraction_built_without_its_constructor_is_the_constructors() -> None:

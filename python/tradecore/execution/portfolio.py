@@ -62,6 +62,7 @@ view on integers (four ``Fraction`` objects, built directly). Not on the tick-to
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from decimal import (
@@ -342,6 +343,9 @@ class Portfolio:
             self._default_cash = self._check_cash(initial_cash, "initial_cash")
         self._cash: dict[int, Decimal] = dict(self._initial)
         self._pos: dict[int, dict[str, _Position]] = {}
+        # account -> symbol -> signed lots, a mirror of the positions' ``qty`` for the
+        # accounts that asked for it (:meth:`qty_view`); kept equal on every change.
+        self._qtys: dict[int, defaultdict[str, int]] = {}
         # account -> (symbol, position) while the account has exactly one position (the
         # common case; :meth:`equity` then needs no iteration over the account's dict).
         self._one: dict[int, tuple[str, _Position]] = {}
@@ -448,6 +452,9 @@ class Portfolio:
             pos.cn += price * signed if cd == 1 else price * signed * cd
         else:
             self._close(pos, qty, signed, price)
+        qtys = self._qtys.get(account)
+        if qtys is not None:
+            qtys[symbol] = pos.qty
         fee = fill.fee
         pos.fees = _money_add(pos.fees, fee)
         pos.volume += fqty
@@ -592,6 +599,20 @@ class Portfolio:
             return 0
         pos = positions.get(symbol)
         return pos.qty if pos is not None else 0
+
+    def qty_view(self, account: int) -> Mapping[str, int]:
+        """A live read-only view of ``account``'s signed lots by symbol: ``view[symbol]`` is
+        :meth:`position_qty` (0 for a symbol never traded), kept equal by every change.
+
+        For hot readers: ``view.__getitem__`` is one C call where ``position_qty`` is a
+        Python frame (the node's strategy contexts and pre-trade check read it per order).
+        Reading an unknown symbol adds it at 0 (the view is a ``defaultdict``); do not write.
+        """
+        qtys = self._qtys.get(account)
+        if qtys is None:
+            held = self._pos.get(account, {})
+            qtys = self._qtys[account] = defaultdict(int, {s: p.qty for s, p in held.items()})
+        return qtys
 
     def mark_of(self, symbol: str) -> Fraction | None:
         """The current mark of ``symbol`` in ticks, or None."""
@@ -929,3 +950,6 @@ class Portfolio:
             positions = self._account(rec.account)
             positions[rec.symbol] = pos
             self._sync_one(rec.account, positions)
+            qtys = self._qtys.get(rec.account)
+            if qtys is not None:
+                qtys[rec.symbol] = pos.qty

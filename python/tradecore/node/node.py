@@ -184,9 +184,11 @@ class NodeContext:
 
     ``now_ns``, ``order`` and ``position``, read by a strategy on every decision, are the
     clock's, the order manager's and the portfolio's own functions bound to this account (one
-    Python call each instead of two). ``order`` of a finished order the node has already
-    stored (and so retired from the order manager) is a copy rebuilt from its tombstone: the
-    same values, an empty ``events`` history.
+    Python call each instead of two; ``position`` is the ``__getitem__`` of the portfolio's
+    :meth:`~tradecore.execution.portfolio.Portfolio.qty_view`, no Python call at all).
+    ``order`` of a finished order the node has already stored (and so retired from the order
+    manager) is a copy rebuilt from its tombstone: the same values, an empty ``events``
+    history.
     """
 
     __slots__ = ("_account", "_logger", "_name", "_node", "now_ns", "order", "position")
@@ -198,9 +200,8 @@ class NodeContext:
         self._logger = logging.getLogger(f"tradecore.strategy.{name}")
         self.now_ns: Callable[[], int] = node.clock.now_ns
         self.order: Callable[[int], Order | None] = functools.partial(node.om.lookup, account)
-        self.position: Callable[[str], int] = functools.partial(
-            node.portfolio.position_qty, account
-        )
+        # The portfolio's live view of this account's lots: one C call, no Python frame.
+        self.position: Callable[[str], int] = node.portfolio.qty_view(account).__getitem__
 
     @property
     def account(self) -> int:
@@ -299,18 +300,30 @@ class _RiskState:
     manager's own bound methods (one call less per pre-trade check each).
     """
 
-    __slots__ = ("_book", "_node", "_open", "open_order_count", "open_qty", "position")
+    __slots__ = (
+        "_book",
+        "_node",
+        "_open",
+        "_qty_view",
+        "_qtys",
+        "open_order_count",
+        "open_qty",
+        "position",
+    )
 
     def __init__(self, node: Node) -> None:
         self._node = node
         # Bound once: the node's parts never change after construction.
         self.position: Callable[[int, str], int] = node.portfolio.position_qty
+        self._qty_view = node.portfolio.qty_view
         self.open_qty: Callable[[int, str, Side], int] = node.om.open_qty
         self.open_order_count: Callable[[int], int] = node.om.open_count
         self._book = node.source.book
         # The order manager's open orders by account (pretrade reads them directly: the open
         # quantity and the open count in one pass instead of two calls).
         self._open: Mapping[int, Mapping[int, Order]] = node.om._open
+        # account -> the portfolio's qty_view of it (filled on first use by pretrade).
+        self._qtys: dict[int, Mapping[str, int]] = {}
 
     def positions(self, account: int) -> Mapping[str, int]:
         position = self.position
@@ -362,7 +375,10 @@ class _RiskState:
                 req = o.request
                 if req.side is side and req.symbol == symbol:
                     same += o.leaves
-        return bid, ask, self.position(account, symbol), same, len(group) if group else 0
+        qtys = self._qtys.get(account)
+        if qtys is None:
+            qtys = self._qtys[account] = self._qty_view(account)
+        return bid, ask, qtys[symbol], same, len(group) if group else 0
 
     def equity(self, account: int) -> Decimal:
         # Cached: recomputed (with fresh marks) after every fill and on the risk timer, so a

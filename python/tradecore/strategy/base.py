@@ -177,10 +177,11 @@ class TargetStrategy(Strategy):
         self.target = target
         ctx = self.ctx
         working = self.working
+        maker = self.mode == "maker"
         if working is not None:
             order = ctx.order(working)
             if order is not None and order.status in _OPEN:
-                if self.mode == "maker":
+                if maker:
                     self._manage_maker(order, target, bid, ask)
                 return  # a taker IOC is in flight: wait for its outcome
             self.working = None
@@ -195,7 +196,6 @@ class TargetStrategy(Strategy):
         cap = self.order_qty
         if qty_cap is not None and qty_cap < cap:
             cap = qty_cap
-        maker = self.mode == "maker"
         if gap > 0:
             side = _BUY
             qty = gap if gap < cap else cap
