@@ -146,6 +146,13 @@ enabled = false
     return parse_config(tomllib.loads(text), path)
 
 
+def _interpreter() -> str:
+    """The interpreter binary behind the venv (its build decides a good part of the figures:
+    Debian's PGO+LTO build against a plain source build, see scripts/pick-python.sh)."""
+    base = getattr(sys, "_base_executable", sys.executable)
+    return os.path.realpath(base)
+
+
 def _depth_ids(text: str) -> tuple[str, int, int] | None:
     msg = json.loads(text)
     data = msg.get("data", {})
@@ -597,7 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     print(
         f"stream: {n_msgs:,} recorded messages ({len(base)} recordings x {args.passes} passes); "
-        f"load average {load_before[0]:.2f} on {os.cpu_count()} CPUs; node clock {args.clock}"
+        f"load average {load_before[0]:.2f} on {os.cpu_count()} CPUs; node clock {args.clock}; "
+        f"Python {sys.version.split()[0]} from {_interpreter()}"
     )
     cases = [c for c in CASES if c != "quiet"] if args.case == "all" else [args.case]
     results: dict[str, Any] = {}
@@ -615,6 +623,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {
             "platform": platform.platform(),
             "python": sys.version.split()[0],
+            "interpreter": _interpreter(),
             "cpus": os.cpu_count(),
             "load_average_before": load_before[0],
             "load_average_after": os.getloadavg()[0],
