@@ -204,10 +204,9 @@ class RecordedNodeSource:
         # wall_offset_ns=0: a bookTicker (no exchange time) is stamped with its recorded
         # receive time, on the same clock as the depth and trade events of the recording.
         self.cores = [FeedCore(insts, wall_offset_ns=0) for insts in per]
-        self._books: dict[str, Any] = {}
-        for core in self.cores:
-            for sym, sync in core.books.items():
-                self._books.setdefault(sym, sync)
+        # The books of the recording being replayed (each recording has its own feed and
+        # books: a symbol's book is the one its current BookUpdate events carry).
+        self._books: dict[str, Any] = self.cores[0].books
         #: Called about every 50 ms while the replay waits for its pace; True ends the replay.
         self.on_idle: Callable[[], bool] | None = None
         self.name = name or "recorded:" + "+".join(
@@ -223,6 +222,7 @@ class RecordedNodeSource:
         return cls([_load(Path(p), None) for p in paths], symbols, speed=speed)
 
     def book(self, symbol: str) -> BookView | None:
+        """The live book of ``symbol`` in the recording being replayed, while it is synced."""
         sync = self._books.get(symbol)
         if sync is None or sync.state is not _SYNCED:
             return None
@@ -247,6 +247,7 @@ class RecordedNodeSource:
             for t in rec.disconnects:
                 side.append((t, 0, "", ""))
             heapq.heapify(side)
+            self._books = core.books
             on_message = core.on_message
             # One comparison per message: with no pace, against the time of the next snapshot
             # or disconnect; with a pace, every message stops there (next_check stays 0).
